@@ -1,0 +1,17 @@
+"""data_prep: from the original Amazon QA files (or your own) to memory-mapped Arrow tensors."""
+
+from data_prep.config import PrepConfig
+from data_prep.embeddings import Embeddings, load_embeddings
+from data_prep.pipeline import prepare, prepared_dir
+from data_prep.store import PreparedData, Split, load
+
+__all__ = [
+    "Embeddings",
+    "PrepConfig",
+    "PreparedData",
+    "Split",
+    "load",
+    "load_embeddings",
+    "prepare",
+    "prepared_dir",
+]

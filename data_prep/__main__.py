@@ -1,0 +1,71 @@
+"""Command line of data_prep: `python -m data_prep <step> key=value ...`.
+
+    python -m data_prep download                      # the 38 original files into data_dir/raw
+    python -m data_prep parse categories=all raw_dir=../shared/data/amazon_qa
+    python -m data_prep prepare raw_dir=../shared/data/amazon_qa categories=all \\
+        valid_size=0.1 train_size=0.6                 # parse + split + tokenize + write
+    python -m data_prep embeddings prepared=<dir> vectors=glove-6b-50d
+    python -m data_prep all                           # download + prepare
+    python -m data_prep --help
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from data_prep.cli import ConfigError, help_text, parse_overrides
+from data_prep.config import PrepConfig
+
+STEPS = ("download", "parse", "prepare", "embeddings", "all")
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
+        print(__doc__)
+        print(help_text(PrepConfig, f"steps: {', '.join(STEPS)}"))
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    step, args = argv[0], argv[1:]
+    try:
+        if step == "embeddings":
+            return _embeddings(args)
+        config = parse_overrides(PrepConfig, args)
+        return _run(step, config)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(step: str, config: PrepConfig) -> int:
+    from data_prep.download import download
+    from data_prep.parse import parse
+    from data_prep.pipeline import describe, prepare
+
+    if step in ("download", "all") and not config.source:
+        paths = download(config)
+        print(f"{len(paths)} verified files in {config.raw_path}")
+    if step == "parse":
+        rows, report = parse(config)
+        print(report.summary())
+        print(rows["category"].value_counts().to_string())
+    if step in ("prepare", "all"):
+        print(describe(prepare(config)))
+    return 0
+
+
+def _embeddings(args: list[str]) -> int:
+    from data_prep.embeddings import load_embeddings
+    from data_prep.store import load
+
+    options = dict(a.split("=", 1) for a in args if "=" in a)
+    unknown = set(options) - {"prepared", "vectors"}
+    if unknown or "prepared" not in options or "vectors" not in options:
+        raise ConfigError("embeddings takes prepared=<prepared dir> vectors=<file|glove-6b-50d>")
+    found = load_embeddings(load(options["prepared"]), options["vectors"])
+    print(f"matrix {found.matrix.shape}; coverage {found.coverage}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

