@@ -70,9 +70,7 @@ def parse_overrides(cls: type[T], args: typing.Sequence[str], base: T | None = N
     values: dict[str, Any] = {}
     for arg in args:
         if "=" not in arg:
-            raise ConfigError(
-                f"argument {arg!r} is not key=value; valid keys: {', '.join(names)}"
-            )
+            raise ConfigError(f"argument {arg!r} is not key=value; valid keys: {', '.join(names)}")
         key, raw = arg.split("=", 1)
         key = key.strip().lstrip("-").replace("-", "_")
         if key not in hints or key not in names:
@@ -88,9 +86,7 @@ def help_text(cls: type, title: str) -> str:
     lines = [title, "", "keys (key=value):"]
     for field in dataclasses.fields(cls):
         default = (
-            field.default
-            if field.default is not dataclasses.MISSING
-            else field.default_factory()  # type: ignore[misc]
+            field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
         )
         if isinstance(default, tuple | list):
             default = ",".join(map(str, default))
@@ -100,4 +96,6 @@ def help_text(cls: type, title: str) -> str:
 
 def as_dict(config: Any) -> dict[str, Any]:
     """A JSON-friendly dict of a config dataclass (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
+    }

@@ -90,6 +90,7 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> str:
 
 def download_file(source: SourceFile, raw_dir: Path, config: PrepConfig) -> Path:
     """Fetch one file unless a valid copy is present; retries with exponential backoff."""
+    raw_dir.mkdir(parents=True, exist_ok=True)
     target = raw_dir / source.local_name
     if is_valid(target, source):
         log.info("%s: present and valid, skipped", target)
@@ -142,7 +143,6 @@ def download_file(source: SourceFile, raw_dir: Path, config: PrepConfig) -> Path
 def download(config: PrepConfig, sources: Iterable[SourceFile] = SOURCE_FILES) -> list[Path]:
     """Fetch every original file into config.raw_path; returns the paths of valid files."""
     raw_dir = config.raw_path
-    raw_dir.mkdir(parents=True, exist_ok=True)
     sources = list(sources)
     paths, failures = [], []
     for source in tqdm(sources, desc="download", unit="file"):

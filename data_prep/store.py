@@ -54,6 +54,8 @@ def write_dataset(
     (tmp / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     (tmp / "labels.json").write_text(json.dumps(labels, indent=1), encoding="utf-8")
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    if final_dir.exists() and not is_complete(final_dir):
+        shutil.rmtree(final_dir)  # a damaged leftover (files deleted by hand): replace it
     try:
         tmp.rename(final_dir)
     except OSError:  # another process finished the same key first: keep theirs

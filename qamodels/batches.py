@@ -1,0 +1,93 @@
+"""Batches straight from the prepared tensors: one index per batch, no per-item Python.
+
+The whole split is moved to the training device once; each epoch draws a permutation and
+slices it. With `bucket=True` items of similar length share a batch (sorted within chunks of
+`bucket_chunk` batches, batch order shuffled) and `trim=True` cuts each batch to its longest
+item, so short questions do not pay for the padding of long ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from data_prep.store import Split
+
+
+@dataclass
+class Batch:
+    ids: torch.Tensor  # (b, t) long
+    mask: torch.Tensor  # (b, t) bool
+    label: torch.Tensor  # (b,) long
+
+
+@dataclass
+class DeviceSplit:
+    """A split's tensors on the training device, ready to be indexed by batch."""
+
+    ids: torch.Tensor
+    length: torch.Tensor
+    label: torch.Tensor
+
+    @classmethod
+    def from_split(cls, split: Split, device: torch.device | str) -> DeviceSplit:
+        tensors = split.tensors()
+        return cls(
+            ids=tensors["ids"].to(device, torch.long, copy=True),
+            length=tensors["length"].to(device, torch.long, copy=True),
+            label=tensors["label"].to(device, torch.long, copy=True),
+        )
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def batch(self, index: torch.Tensor, trim: bool) -> Batch:
+        ids = self.ids[index]
+        length = self.length[index]
+        if trim:
+            ids = ids[:, : int(length.max())]
+        mask = torch.arange(ids.shape[1], device=ids.device) < length[:, None]
+        return Batch(ids, mask, self.label[index])
+
+
+def batch_order(
+    length: torch.Tensor,
+    batch_size: int,
+    shuffle: bool,
+    bucket: bool,
+    generator: torch.Generator | None,
+    bucket_chunk: int = 50,
+) -> list[torch.Tensor]:
+    """Index tensors of the batches of one epoch."""
+    n = len(length)
+    order = (
+        torch.randperm(n, generator=generator, device="cpu").to(length.device)
+        if shuffle
+        else torch.arange(n, device=length.device)
+    )
+    if bucket:
+        chunk = batch_size * bucket_chunk
+        pieces = []
+        for start in range(0, n, chunk):
+            part = order[start : start + chunk]
+            pieces.append(part[torch.argsort(length[part], stable=True)])
+        order = torch.cat(pieces)
+    batches = list(torch.split(order, batch_size))
+    if shuffle and bucket:
+        perm = torch.randperm(len(batches), generator=generator).tolist()
+        batches = [batches[i] for i in perm]
+    return batches
+
+
+def iterate(
+    data: DeviceSplit,
+    batch_size: int,
+    shuffle: bool = False,
+    bucket: bool = False,
+    trim: bool = True,
+    generator: torch.Generator | None = None,
+) -> Iterator[Batch]:
+    for index in batch_order(data.length, batch_size, shuffle, bucket, generator):
+        yield data.batch(index, trim)

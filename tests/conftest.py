@@ -1,0 +1,39 @@
+"""Shared fixtures: the real Amazon QA sample (read in place) and a prepared copy of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "amazon_qa"
+
+
+def sample_config(data_dir: Path, **overrides):
+    from data_prep import PrepConfig
+
+    values = dict(
+        raw_dir=str(SHARED_DATA),
+        data_dir=str(data_dir),
+        categories=("all",),
+        valid_size=0.1,
+        train_size=0.6,
+    )
+    values.update(overrides)
+    return PrepConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real Amazon QA sample not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def prepared_sample(shared_data, tmp_path_factory):
+    """The whole shared sample (categories=all), prepared once per test session."""
+    from data_prep import load, prepare
+
+    return load(prepare(sample_config(tmp_path_factory.mktemp("prepared"))))
