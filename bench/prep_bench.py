@@ -79,16 +79,24 @@ def main(argv: list[str]) -> None:
         slow_s, slow_n = time_batches(DataLoader(notebook, batch_size=BATCH, shuffle=True))
 
     fast, slow = fast_n / fast_s, slow_n / slow_s
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"python {platform.python_version()}, torch {torch.__version__}")
+    print(
+        f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"python {platform.python_version()}, torch {torch.__version__}"
+    )
     print("| measure | value |\n| --- | --- |")
-    print(f"| prep (parse+split+tokenize+write), {rows} rows | {prep_s:.1f} s, "
-          f"{rows / prep_s:,.0f} rows/s |")
+    print(
+        f"| prep (parse+split+tokenize+write), {rows} rows | {prep_s:.1f} s, "
+        f"{rows / prep_s:,.0f} rows/s |"
+    )
     print(f"| prep again (cache hit: checksums + open) | {cached_s:.2f} s |")
-    print(f"| tensors path, batch {BATCH}, shuffled | {fast / BATCH:,.0f} batches/s, "
-          f"{fast:,.0f} samples/s |")
-    print(f"| notebook path (__getitem__ tokenize+pad, DataLoader {BATCH}) | "
-          f"{slow / BATCH:,.0f} batches/s, {slow:,.0f} samples/s |")
+    print(
+        f"| tensors path, batch {BATCH}, shuffled | {fast / BATCH:,.0f} batches/s, "
+        f"{fast:,.0f} samples/s |"
+    )
+    print(
+        f"| notebook path (__getitem__ tokenize+pad, DataLoader {BATCH}) | "
+        f"{slow / BATCH:,.0f} batches/s, {slow:,.0f} samples/s |"
+    )
     print(f"| speed-up | {fast / slow:.0f}x |")
 
 

@@ -34,7 +34,7 @@ class PrepConfig:
     # Split: counts, or fractions of all rows when below 1; the rest is unlabeled.
     valid_size: float = 50_000
     train_size: float = 250_000
-    seed: int = 0
+    split_seed: int = 0
     # Tokenization and vocabulary.
     vocab_from: str = "train"  # or "train+unlabeled"
     min_freq: int = 1

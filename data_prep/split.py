@@ -45,7 +45,7 @@ def split(rows: pd.DataFrame, config: PrepConfig) -> dict[str, pd.DataFrame]:
         )
     if n_valid < 1 or n_train < 1:
         raise SplitError(f"valid ({n_valid}) and train ({n_train}) need at least one row each")
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng(config.split_seed)
     labels = rows["category"].to_numpy()
     classes, counts = np.unique(labels, return_counts=True)
     valid_share = _allocate(counts, n_valid)

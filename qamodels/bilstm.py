@@ -1,0 +1,111 @@
+"""BiLSTM over packed sequences: a forward and a backward LSTM stack, spatial dropout on the
+input, masked mean / max / last-state pooling.
+
+The two directions are separate stacks (as in ULMFiT) so that the same encoder serves the
+bidirectional language model (qamodels.lm) without the backward states leaking the next
+token into the forward direction; a classifier can then start from the pretrained encoder.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from qamodels.layers import ClassifierHead, SpatialDropout, pool, pooled_width
+
+DEFAULTS = dict(
+    hidden=128,
+    layers=1,
+    spatial_dropout=0.2,
+    lstm_dropout=0.0,
+    pooling="max",
+    head_hidden=128,
+    head_layers=0,
+    dropout=0.3,
+    norm="none",
+)
+
+
+def reverse_padded(x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence within its own length; pads stay where they are."""
+    pos = torch.arange(x.shape[1], device=x.device)
+    index = torch.where(pos < length[:, None], length[:, None] - 1 - pos, pos)
+    if x.dim() == 3:
+        index = index.unsqueeze(-1).expand_as(x)
+    return x.gather(1, index)
+
+
+def _run_packed(lstm: nn.LSTM, x: torch.Tensor, length: torch.Tensor):
+    packed = pack_padded_sequence(x, length.cpu(), batch_first=True, enforce_sorted=False)
+    out, (h, _) = lstm(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, h[-1]
+
+
+class BiLSTMEncoder(nn.Module):
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        hidden: int,
+        layers: int,
+        spatial_dropout: float,
+        lstm_dropout: float,
+    ):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = SpatialDropout(spatial_dropout)
+        dim, drop = embedding.embedding_dim, lstm_dropout if layers > 1 else 0.0
+        self.forward_lstm = nn.LSTM(dim, hidden, layers, batch_first=True, dropout=drop)
+        self.backward_lstm = nn.LSTM(dim, hidden, layers, batch_first=True, dropout=drop)
+        self.hidden, self.layers = hidden, layers
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor):
+        """Per-position states (b, t, 2h) [forward | backward] and last states (b, 2h)."""
+        length = mask.sum(1)
+        x = self.dropout(self.embedding(ids))
+        fwd, fwd_last = _run_packed(self.forward_lstm, x, length)
+        bwd, bwd_last = _run_packed(self.backward_lstm, reverse_padded(x, length), length)
+        states = torch.cat([fwd, reverse_padded(bwd, length)], dim=-1)
+        return states, torch.cat([fwd_last, bwd_last], dim=-1)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Embedding, then LSTM layer 0..n-1 (both directions): bottom to top."""
+        groups = [list(self.embedding.parameters())]
+        for i in range(self.layers):
+            groups.append(
+                [
+                    p
+                    for lstm in (self.forward_lstm, self.backward_lstm)
+                    for name, p in lstm.named_parameters()
+                    if name.endswith(f"_l{i}")
+                ]
+            )
+        return groups
+
+
+class BiLSTM(nn.Module):
+    def __init__(self, embedding: nn.Embedding, classes: int, **params):
+        super().__init__()
+        p = {**DEFAULTS, **params}
+        self.encoder = BiLSTMEncoder(
+            embedding, p["hidden"], p["layers"], p["spatial_dropout"], p["lstm_dropout"]
+        )
+        self.embedding = embedding
+        self.pooling = p["pooling"]
+        width = (
+            2 * p["hidden"]
+            if self.pooling == "last"
+            else pooled_width(2 * p["hidden"], self.pooling)
+        )
+        self.head = ClassifierHead(
+            width, classes, p["head_hidden"], p["head_layers"], p["dropout"], p["norm"]
+        )
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        states, last = self.encoder(ids, mask)
+        features = last if self.pooling == "last" else pool(states, mask, self.pooling)
+        return self.head(features)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        return self.encoder.layer_groups() + [list(self.head.parameters())]
