@@ -99,3 +99,18 @@ def as_dict(config: Any) -> dict[str, Any]:
     return {
         k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()
     }
+
+
+def split_overrides(args: typing.Sequence[str], *classes: type) -> tuple:
+    """Route each `key=value` to the first config class that has the key; one instance each.
+    An unknown key is an error that lists the keys of every class."""
+    names = [[f.name for f in dataclasses.fields(c)] for c in classes]
+    routed: list[list[str]] = [[] for _ in classes]
+    for arg in args:
+        key = arg.split("=", 1)[0].strip().lstrip("-").replace("-", "_")
+        owner = next((i for i, keys in enumerate(names) if key in keys), None)
+        if owner is None or "=" not in arg:
+            valid = ", ".join(k for keys in names for k in keys)
+            raise ConfigError(f"unknown key or not key=value: {arg!r}; valid keys: {valid}")
+        routed[owner].append(arg)
+    return tuple(parse_overrides(c, a) for c, a in zip(classes, routed, strict=True))

@@ -46,3 +46,26 @@ def check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def build_model(name: str, embedding: nn.Embedding, classes: int, params: dict) -> nn.Module:
     return architecture(name).model(embedding, classes, **check_params(name, params))
+
+
+def parse_params(name: str, args: list[str]) -> dict[str, Any]:
+    """`key=value` strings typed by the architecture's defaults (tuples are comma lists)."""
+    defaults = architecture(name).defaults
+    params: dict[str, Any] = {}
+    for arg in args:
+        key, _, raw = arg.partition("=")
+        if key not in defaults:
+            check_params(name, {key: None})  # raises with the list of valid parameters
+        default = defaults[key]
+        try:
+            if isinstance(default, bool):
+                params[key] = raw.lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, tuple):
+                params[key] = tuple(type(default[0])(v) for v in raw.split(",") if v)
+            else:
+                params[key] = type(default)(raw)
+        except ValueError:
+            raise ValueError(
+                f"{key}={raw!r}: expected {type(default).__name__} like {default!r}"
+            ) from None
+    return params

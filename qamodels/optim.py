@@ -1,0 +1,94 @@
+"""Optimizer parameter groups (own embedding lr, discriminative lrs), optimizers, schedulers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from qamodels.config import TrainConfig
+from qamodels.embedding import LM_MODES, PRETRAINED_MODES
+
+STEP_SCHEDULERS = ("none", "cosine", "onecycle", "warmup")
+SCHEDULERS = STEP_SCHEDULERS + ("plateau",)
+
+
+def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """Parameter groups from the bottom (embedding) to the top (head)."""
+    if hasattr(model, "layer_groups"):
+        return model.layer_groups()
+    embedding = list(model.embedding.parameters())
+    head = list(model.head.parameters())
+    taken = {id(p) for p in embedding + head}
+    body = [p for p in model.parameters() if id(p) not in taken]
+    return [embedding, body, head]
+
+
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """One optimizer group per layer group; lower groups at lr / lr_decay**depth, the
+    fine-tuned embedding at embedding_lr. Permanently frozen embeddings are left out."""
+    groups = layer_groups(model)
+    finetuned = config.embedding in ("finetune", "lm_finetune")
+    frozen = config.embedding in PRETRAINED_MODES + LM_MODES and not finetuned
+    result = []
+    for depth, params in enumerate(reversed(groups)):
+        is_embedding = depth == len(groups) - 1
+        if is_embedding and frozen:
+            continue
+        lr = config.lr / config.lr_decay**depth
+        if is_embedding and finetuned:
+            lr = config.embedding_lr
+        result.append({"params": params, "lr": lr, "name": f"group{len(groups) - 1 - depth}"})
+    return result[::-1]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, config)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+    raise ValueError(f"optimizer={config.optimizer!r}: use adam, adamw or sgd")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int):
+    """Per-step schedulers, or ReduceLROnPlateau (stepped per epoch on the valid metric)."""
+    warmup = max(1, int(config.warmup_fraction * total_steps))
+    if config.scheduler == "none":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, total_steps))
+    if config.scheduler == "onecycle":  # linear anneal: ULMFiT's slanted triangular rates
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=[g["lr"] for g in optimizer.param_groups],
+            total_steps=max(2, total_steps + 1),  # +1: the last step stays in range
+            pct_start=config.warmup_fraction,
+            anneal_strategy="linear",
+        )
+    if config.scheduler == "warmup":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / warmup)
+        )
+    if config.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=config.mode, factor=0.5, patience=1
+        )
+    raise ValueError(f"scheduler={config.scheduler!r}: use one of {', '.join(SCHEDULERS)}")
+
+
+def apply_unfreezing(model: nn.Module, epoch: int, config: TrainConfig) -> int:
+    """Gradual unfreezing: in epoch e the top e+1 layer groups train. Returns how many."""
+    groups = layer_groups(model)
+    if not config.gradual_unfreeze:
+        return len(groups)
+    trainable = min(len(groups), epoch + 1)
+    frozen_embedding = config.embedding in ("frozen", "lm_frozen")
+    for depth, params in enumerate(reversed(groups)):
+        is_embedding = depth == len(groups) - 1
+        for p in params:
+            p.requires_grad_(depth < trainable and not (is_embedding and frozen_embedding))
+    return trainable

@@ -1,0 +1,69 @@
+"""PNG plots of a run: loss curves, metrics per epoch, confusion matrix of the best epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_losses(iteration_loss: list[float], epochs: list[dict], out: Path) -> list[Path]:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps = np.arange(1, len(iteration_loss) + 1)
+    ax.plot(steps, iteration_loss, lw=0.5, alpha=0.4, label="train loss (iteration)")
+    if len(iteration_loss) >= 20:
+        window = max(2, len(iteration_loss) // 50)
+        smooth = np.convolve(iteration_loss, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], smooth, lw=1.5, label=f"mean of {window}")
+    ax.set(xlabel="iteration", ylabel="cross-entropy", title="Training loss per iteration")
+    ax.legend()
+    paths = [_save(fig, out / "loss_iterations.png")]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = [e["epoch"] for e in epochs]
+    ax.plot(x, [e["train_loss"] for e in epochs], "o-", label="train")
+    ax.plot(x, [e["valid_loss"] for e in epochs], "o-", label="valid")
+    ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss per epoch")
+    ax.legend()
+    paths.append(_save(fig, out / "loss_epochs.png"))
+    return paths
+
+
+def plot_metrics(epochs: list[dict], out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = [e["epoch"] for e in epochs]
+    for name in ("valid_accuracy", "valid_micro_f1", "valid_macro_f1"):
+        ax.plot(x, [e[name] for e in epochs], "o-", label=name)
+    ax.set(xlabel="epoch", ylabel="score", title="Validation metrics per epoch")
+    ax.legend()
+    return _save(fig, out / "metrics.png")
+
+
+def confusion_figure(confusion: np.ndarray, labels: list[str], title: str):
+    size = max(6.0, 0.6 * len(labels) + 3)
+    fig, ax = plt.subplots(figsize=(size, size))
+    share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    for (i, j), n in np.ndenumerate(confusion):
+        color = "white" if share[i, j] > 0.5 else "black"
+        ax.text(j, i, int(n), ha="center", va="center", fontsize=7, color=color)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(confusion: np.ndarray, labels: list[str], epoch: int, out: Path) -> Path:
+    fig = confusion_figure(confusion, labels, f"Confusion matrix (best epoch {epoch})")
+    return _save(fig, out / "confusion.png")

@@ -1,0 +1,64 @@
+"""Train one classifier on a prepared dataset, no Ray needed.
+
+    python -m qamodels.train arch=cnn_parallel raw_dir=../shared/data/amazon_qa \
+        categories=all valid_size=0.1 train_size=0.6 epochs=5 filters=128 windows=2,3,4
+
+Keys go to the data prep config (data_prep.PrepConfig), the training config
+(qamodels.TrainConfig), or else to the architecture's own parameters (qamodels.registry).
+Writes the run directory: model.pt, metrics.json, history.csv and PNG plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from data_prep import PrepConfig, load, prepare
+from data_prep.cli import ConfigError, help_text, parse_overrides
+from qamodels.config import TrainConfig
+from qamodels.registry import ARCHITECTURES, architecture, parse_params
+from qamodels.trainer import Trainer
+
+
+def split_args(argv: list[str]) -> tuple[PrepConfig, TrainConfig, dict]:
+    prep_keys = {f.name for f in dataclasses.fields(PrepConfig)}
+    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
+    prep_args, train_args, arch_args = [], [], []
+    for arg in argv:
+        key = arg.split("=", 1)[0]
+        target = prep_args if key in prep_keys else train_args if key in train_keys else arch_args
+        target.append(arg)
+    train = parse_overrides(TrainConfig, train_args)
+    architecture(train.arch)
+    return parse_overrides(PrepConfig, prep_args), train, parse_params(train.arch, arch_args)
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        print(help_text(TrainConfig, "training keys:"))
+        for name, arch in ARCHITECTURES.items():
+            print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in arch.defaults.items()))
+        return 0
+    try:
+        prep, config, params = split_args(argv)
+    except (ConfigError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    data = load(prepare(prep))
+    trainer = Trainer(config, data, params)
+    print(f"{config.arch}: {trainer.parameter_count:,} parameters on {trainer.device}")
+    result = trainer.fit()
+    default_dir = f"~/.qatune/runs/{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = trainer.save_run(Path(config.out_dir or default_dir).expanduser(), result)
+    best = result.best
+    print(f"{result.stopped}; best epoch {best.get('epoch')}: "
+          f"accuracy {best.get('valid_accuracy', 0):.4f}, macro-F1 {best.get('valid_macro_f1', 0):.4f}")
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,257 @@
+"""One trainer for every architecture: batches from tensors, metrics, early stopping, plots.
+
+The search reports to Ray Tune through the `on_epoch` hook; the trainer knows nothing of Ray.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from data_prep.embeddings import load_embeddings
+from data_prep.store import PreparedData, Split
+from qamodels import plots
+from qamodels.batches import DeviceSplit, iterate
+from qamodels.checkpoint import MODEL_FILE, save_model
+from qamodels.config import TrainConfig
+from qamodels.embedding import LM_MODES, PRETRAINED_MODES, make_embedding
+from qamodels.lm import load_lm, resolve_device
+from qamodels.metrics import confusion_matrix, scores
+from qamodels.optim import apply_unfreezing, make_optimizer, make_scheduler
+from qamodels.registry import build_model, check_params
+
+EpochHook = Callable[[dict, Callable[[Path], None]], None]
+STATE_FILE = "trainer.pt"
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainResult:
+    best: dict  # the metrics of the best epoch
+    history: list[dict]
+    stopped: str  # why training ended
+    run_dir: Path | None
+
+
+def subset(split: Split, rows: int, seed: int) -> Split:
+    if not rows or rows >= len(split):
+        return split
+    index = np.sort(np.random.default_rng(seed).permutation(len(split))[:rows])
+    return Split(split.ids[index], split.mask[index], split.length[index], split.label[index])
+
+
+def build_classifier(config: TrainConfig, data: PreparedData, params: dict) -> torch.nn.Module:
+    """The model in its embedding mode; a bilstm with an LM checkpoint takes its encoder."""
+    weights, lm = None, None
+    if config.embedding in PRETRAINED_MODES:
+        weights = torch.from_numpy(load_embeddings(data, config.vectors).matrix)
+    elif config.embedding in LM_MODES:
+        if not config.lm_checkpoint:
+            raise ValueError(f"embedding={config.embedding} needs lm_checkpoint=<path>")
+        lm = load_lm(config.lm_checkpoint, data.vocab)
+        weights = lm["encoder"]["embedding.weight"]
+        if config.arch == "bilstm":
+            params = {**params, "hidden": lm["config"]["hidden"], "layers": lm["config"]["layers"]}
+    embedding = make_embedding(len(data.vocab), config.embedding_dim, config.embedding, weights)
+    model = build_model(config.arch, embedding, len(data.labels), params)
+    if lm is not None and config.arch == "bilstm":
+        model.encoder.load_state_dict(lm["encoder"])
+    return model
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, data: PreparedData, params: dict | None = None):
+        self.config, self.data = config, data
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.params = check_params(config.arch, params or {})
+        self.model = build_classifier(config, data, self.params).to(self.device)
+        train = subset(data.train, config.max_train_rows, config.seed)
+        self.train_split = DeviceSplit.from_split(train, self.device)
+        self.valid_split = DeviceSplit.from_split(data.valid, self.device)
+        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        self.optimizer = make_optimizer(self.model, config)
+        self.scheduler = make_scheduler(
+            self.optimizer, config, self.steps_per_epoch * config.epochs
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.history: list[dict] = []
+        self.iteration_loss: list[float] = []
+        self.best: dict | None = None
+        self.best_state: dict | None = None
+        self.best_confusion: np.ndarray | None = None
+        self.stale_epochs = 0
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def _autocast(self):
+        enabled = self.device.type == "cuda" and self.config.amp
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def train_epoch(self, epoch: int) -> float:
+        self.model.train()
+        apply_unfreezing(self.model, epoch, self.config)
+        recent: deque[float] = deque(maxlen=500)
+        batches = iterate(
+            self.train_split, self.config.batch_size, shuffle=True, bucket=self.config.bucket,
+            trim=self.config.trim, generator=self.generator,
+        )
+        bar = tqdm(
+            batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            leave=False, disable=not self.config.progress, mininterval=1,
+        )
+        for step, batch in enumerate(bar):
+            with self._autocast():
+                loss = F.cross_entropy(self.model(batch.ids, batch.mask).float(), batch.label)
+            value = float(loss.detach())  # one sync per step: a NaN must stop the run before the update
+            if not math.isfinite(value):
+                raise NonFiniteLoss(
+                    f"non-finite training loss ({value}) at epoch {epoch + 1} step {step + 1}: "
+                    f"lower lr (now {self.config.lr:g}) or set grad_clip"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            self.optimizer.step()
+            if self.config.scheduler != "plateau":
+                self.scheduler.step()
+            self.iteration_loss.append(value)
+            recent.append(value)
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+        epoch_losses = self.iteration_loss[-self.steps_per_epoch :]
+        return sum(epoch_losses) / max(1, len(epoch_losses))
+
+    @torch.no_grad()
+    def evaluate(self, split: DeviceSplit | None = None) -> tuple[dict, np.ndarray]:
+        self.model.eval()
+        split = split or self.valid_split
+        total, predictions = 0.0, []
+        for batch in iterate(split, 2 * self.config.batch_size, trim=self.config.trim):
+            with self._autocast():
+                logits = self.model(batch.ids, batch.mask).float()
+            total += float(F.cross_entropy(logits, batch.label, reduction="sum"))
+            predictions.append(logits.argmax(-1))
+        confusion = confusion_matrix(split.label, torch.cat(predictions), len(self.data.labels))
+        metrics = {f"valid_{k}": v for k, v in scores(confusion.cpu()).items()}
+        return {"valid_loss": total / len(split), **metrics}, confusion.cpu().numpy()
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        best = self.best[self.config.metric]
+        return value < best if self.config.mode == "min" else value > best
+
+    def fit(self, on_epoch: EpochHook | None = None) -> TrainResult:
+        stopped = f"completed {self.config.epochs} epochs"
+        start = time.perf_counter()
+        for epoch in range(len(self.history), self.config.epochs):
+            try:
+                train_loss = self.train_epoch(epoch)
+            except NonFiniteLoss as err:
+                stopped = str(err)
+                break
+            metrics, confusion = self.evaluate()
+            metrics = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                **metrics,
+                "lr": self.optimizer.param_groups[-1]["lr"],
+                "seconds": time.perf_counter() - start,
+            }
+            self.history.append(metrics)
+            if self.config.scheduler == "plateau":
+                self.scheduler.step(metrics[self.config.metric])
+            if self._improved(metrics[self.config.metric]):
+                self.best, self.best_confusion = metrics, confusion
+                self.best_state = copy.deepcopy(self.model.state_dict())
+                self.stale_epochs = 0
+            else:
+                self.stale_epochs += 1
+            if on_epoch is not None:
+                on_epoch(metrics, self.save_state)
+            if self.stale_epochs >= self.config.patience:
+                stopped = f"early stop: no better {self.config.metric} for {self.stale_epochs} epochs"
+                break
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return TrainResult(self.best or {}, self.history, stopped, None)
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": self.history,
+            "iteration_loss": self.iteration_loss,
+            "best": self.best,
+            "best_state": self.best_state,
+            "best_confusion": None if self.best_confusion is None else self.best_confusion.tolist(),
+            "stale_epochs": self.stale_epochs,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.history, self.iteration_loss = state["history"], state["iteration_loss"]
+        self.best, self.best_state = state["best"], state["best_state"]
+        confusion = state["best_confusion"]
+        self.best_confusion = None if confusion is None else np.array(confusion)
+        self.stale_epochs = state["stale_epochs"]
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save_state(self, directory: Path) -> None:
+        """Everything needed to resume (the search's per-epoch checkpoint)."""
+        torch.save(self.state_dict(), Path(directory) / STATE_FILE)
+
+    def restore(self, directory: Path) -> None:
+        path = Path(directory) / STATE_FILE
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+
+    def save_run(self, run_dir: Path, result: TrainResult) -> Path:
+        """model.pt, history (JSON and CSV), per-iteration loss and the PNG plots."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_model(
+            run_dir / MODEL_FILE, self.model, self.config.arch, self.params, asdict(self.config),
+            self.data.vocab, self.data.labels, self.data.max_length, result.best,
+        )
+        summary = {"best": result.best, "stopped": result.stopped, "params": self.params,
+                   "parameters": self.parameter_count, "history": result.history}
+        (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
+        if not result.history:
+            return run_dir
+        with open(run_dir / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
+            writer.writeheader()
+            writer.writerows(result.history)
+        np.savetxt(run_dir / "iteration_loss.csv", np.array(self.iteration_loss), fmt="%.6f")
+        plots.plot_losses(self.iteration_loss, result.history, run_dir)
+        plots.plot_metrics(result.history, run_dir)
+        if self.best_confusion is not None:
+            plots.plot_confusion(
+                self.best_confusion, self.data.labels, int(result.best["epoch"]), run_dir
+            )
+        result.run_dir = run_dir
+        return run_dir
