@@ -80,7 +80,9 @@ def lm_sequences(data: PreparedData, config: LMConfig) -> tuple[DeviceSplit, Dev
     ids = torch.zeros(len(unlabeled) * 2, width, dtype=torch.long)
     ids[: len(unlabeled), : unlabeled.ids.shape[1]] = torch.from_numpy(unlabeled.ids.copy())
     ids[len(unlabeled) :, : answers.shape[1]] = torch.from_numpy(answers.copy())
-    length = torch.cat([torch.from_numpy(unlabeled.length.copy()), torch.from_numpy(answer_length.copy())])
+    length = torch.cat(
+        [torch.from_numpy(unlabeled.length.copy()), torch.from_numpy(answer_length.copy())]
+    )
     keep = length.long() >= 2  # a one-token sequence has nothing to predict
     order = torch.randperm(int(keep.sum()), generator=torch.Generator().manual_seed(config.seed))
     ids, length = ids[keep][order], length[keep][order].long()

@@ -54,8 +54,10 @@ def main(argv: list[str]) -> int:
     default_dir = f"~/.qatune/runs/{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = trainer.save_run(Path(config.out_dir or default_dir).expanduser(), result)
     best = result.best
-    print(f"{result.stopped}; best epoch {best.get('epoch')}: "
-          f"accuracy {best.get('valid_accuracy', 0):.4f}, macro-F1 {best.get('valid_macro_f1', 0):.4f}")
+    print(
+        f"{result.stopped}; best epoch {best.get('epoch')}: "
+        f"accuracy {best.get('valid_accuracy', 0):.4f}, macro-F1 {best.get('valid_macro_f1', 0):.4f}"
+    )
     print(f"run directory: {run_dir}")
     return 0
 

@@ -110,17 +110,27 @@ class Trainer:
         apply_unfreezing(self.model, epoch, self.config)
         recent: deque[float] = deque(maxlen=500)
         batches = iterate(
-            self.train_split, self.config.batch_size, shuffle=True, bucket=self.config.bucket,
-            trim=self.config.trim, generator=self.generator,
+            self.train_split,
+            self.config.batch_size,
+            shuffle=True,
+            bucket=self.config.bucket,
+            trim=self.config.trim,
+            generator=self.generator,
         )
         bar = tqdm(
-            batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.config.epochs}",
-            leave=False, disable=not self.config.progress, mininterval=1,
+            batches,
+            total=self.steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            leave=False,
+            disable=not self.config.progress,
+            mininterval=1,
         )
         for step, batch in enumerate(bar):
             with self._autocast():
                 loss = F.cross_entropy(self.model(batch.ids, batch.mask).float(), batch.label)
-            value = float(loss.detach())  # one sync per step: a NaN must stop the run before the update
+            value = float(
+                loss.detach()
+            )  # one sync per step: a NaN must stop the run before the update
             if not math.isfinite(value):
                 raise NonFiniteLoss(
                     f"non-finite training loss ({value}) at epoch {epoch + 1} step {step + 1}: "
@@ -189,7 +199,9 @@ class Trainer:
             if on_epoch is not None:
                 on_epoch(metrics, self.save_state)
             if self.stale_epochs >= self.config.patience:
-                stopped = f"early stop: no better {self.config.metric} for {self.stale_epochs} epochs"
+                stopped = (
+                    f"early stop: no better {self.config.metric} for {self.stale_epochs} epochs"
+                )
                 break
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
@@ -234,11 +246,23 @@ class Trainer:
         """model.pt, history (JSON and CSV), per-iteration loss and the PNG plots."""
         run_dir.mkdir(parents=True, exist_ok=True)
         save_model(
-            run_dir / MODEL_FILE, self.model, self.config.arch, self.params, asdict(self.config),
-            self.data.vocab, self.data.labels, self.data.max_length, result.best,
+            run_dir / MODEL_FILE,
+            self.model,
+            self.config.arch,
+            self.params,
+            asdict(self.config),
+            self.data.vocab,
+            self.data.labels,
+            self.data.max_length,
+            result.best,
         )
-        summary = {"best": result.best, "stopped": result.stopped, "params": self.params,
-                   "parameters": self.parameter_count, "history": result.history}
+        summary = {
+            "best": result.best,
+            "stopped": result.stopped,
+            "params": self.params,
+            "parameters": self.parameter_count,
+            "history": result.history,
+        }
         (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
         if not result.history:
             return run_dir

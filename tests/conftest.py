@@ -37,3 +37,14 @@ def prepared_sample(shared_data, tmp_path_factory):
     from data_prep import load, prepare
 
     return load(prepare(sample_config(tmp_path_factory.mktemp("prepared"))))
+
+
+@pytest.fixture(scope="session")
+def lm_checkpoint(prepared_sample, tmp_path_factory) -> str:
+    """A small bidirectional LM pretrained on the sample's unlabeled text (1 epoch)."""
+    from qamodels.lm import LMConfig, pretrain
+
+    out = tmp_path_factory.mktemp("lm") / "lm.pt"
+    config = LMConfig(embedding_dim=32, hidden=32, layers=2, epochs=1, max_rows=600, out=str(out))
+    pretrain(prepared_sample, config)
+    return str(out)

@@ -1,0 +1,100 @@
+"""Every architecture and embedding mode learns; frozen stays frozen; own learning rates."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from qamodels.config import TrainConfig
+from qamodels.embedding import MODES
+from qamodels.optim import make_optimizer
+from qamodels.registry import ARCHITECTURES
+from qamodels.trainer import Trainer, build_classifier
+from tests.qamodels.test_masking import SMALL
+
+
+def small_batch(data, rows: int = 32):
+    ids = torch.from_numpy(data.train.ids[:rows].astype("int64"))
+    mask = torch.from_numpy(data.train.mask[:rows].astype(bool))
+    return ids, mask, torch.from_numpy(data.train.label[:rows].astype("int64"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_architecture_and_embedding_mode_overfits(prepared_sample, lm_checkpoint, arch, mode):
+    config = TrainConfig(
+        arch=arch,
+        embedding=mode,
+        embedding_dim=32,
+        lm_checkpoint=lm_checkpoint,
+        lr=3e-3,
+        embedding_lr=3e-3,
+        weight_decay=0.0,
+        optimizer="adam",
+        device="cpu",
+    )
+    params = dict(SMALL[arch], dropout=0.0)
+    torch.manual_seed(0)
+    model = build_classifier(config, prepared_sample, params)
+    optimizer = make_optimizer(model, config)
+    ids, mask, label = small_batch(prepared_sample)
+    model.train()
+    for _ in range(150):
+        loss = F.cross_entropy(model(ids, mask), label)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(ids, mask).argmax(-1) == label).float().mean().item()
+    assert accuracy == 1.0, f"{arch}/{mode} reached {accuracy:.2f} on 32 items (loss {loss:.3f})"
+
+
+def test_frozen_embeddings_stay_unchanged(prepared_sample):
+    config = TrainConfig(
+        arch="dan", embedding="frozen", epochs=1, max_train_rows=512, device="cpu", progress=False
+    )
+    trainer = Trainer(config, prepared_sample)
+    before = trainer.model.embedding.weight.detach().clone()
+    head_before = [p.detach().clone() for p in trainer.model.head.parameters()]
+    trainer.fit()
+    assert torch.equal(trainer.model.embedding.weight, before)
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(head_before, trainer.model.head.parameters(), strict=False)
+    )
+
+
+def test_joint_finetuning_uses_its_own_learning_rate(prepared_sample):
+    """Adam's first step moves every parameter by about its group's lr: the embedding by
+    embedding_lr, the rest by lr."""
+    config = TrainConfig(
+        arch="dan",
+        embedding="finetune",
+        lr=1e-2,
+        embedding_lr=1e-4,
+        weight_decay=0.0,
+        optimizer="adam",
+        scheduler="none",
+        device="cpu",
+    )
+    model = build_classifier(config, prepared_sample, dict(dropout=0.0))
+    optimizer = make_optimizer(model, config)
+    ids, mask, label = small_batch(prepared_sample)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    F.cross_entropy(model(ids, mask), label).backward()
+    optimizer.step()
+    moved = {n: (p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters()}
+    assert moved["embedding.weight"] == pytest.approx(1e-4, rel=0.05)
+    assert moved["head.net.2.weight"] == pytest.approx(1e-2, rel=0.05)
+
+
+def test_non_finite_loss_stops_with_a_reason(prepared_sample):
+    config = TrainConfig(arch="dan", epochs=2, max_train_rows=256, device="cpu", progress=False)
+    trainer = Trainer(config, prepared_sample)
+    with torch.no_grad():
+        trainer.model.head.net[-1].bias.fill_(float("nan"))
+    result = trainer.fit()
+    assert result.stopped.startswith("non-finite training loss (nan) at epoch 1 step 1")
+    assert result.history == []

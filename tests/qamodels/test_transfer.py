@@ -1,0 +1,73 @@
+"""Language-model pretraining and ULMFiT-style transfer into the BiLSTM classifier."""
+
+from __future__ import annotations
+
+import torch
+
+from qamodels.config import TrainConfig
+from qamodels.lm import LMConfig, pretrain
+from qamodels.optim import layer_groups
+from qamodels.trainer import Trainer
+
+
+def test_perplexity_falls_during_pretraining(prepared_sample, tmp_path):
+    config = LMConfig(
+        embedding_dim=32, hidden=64, epochs=2, max_rows=1500, lr=5e-3, out=str(tmp_path / "lm.pt")
+    )
+    history = pretrain(prepared_sample, config)
+    before, first, second = history["perplexity"]
+    assert before > len(prepared_sample.vocab) / 2  # untrained: about uniform over the vocab
+    assert second < first < before / 5
+    saved = torch.load(tmp_path / "lm.pt", weights_only=True)
+    assert saved["vocab"] == prepared_sample.vocab
+
+
+def test_classifier_starts_from_the_pretrained_encoder(prepared_sample, lm_checkpoint):
+    config = TrainConfig(
+        arch="bilstm", embedding="lm_finetune", lm_checkpoint=lm_checkpoint, device="cpu"
+    )
+    model = Trainer(config, prepared_sample).model
+    pretrained = torch.load(lm_checkpoint, weights_only=True)["encoder"]
+    state = model.encoder.state_dict()
+    assert set(pretrained) == set(state)
+    for name, tensor in pretrained.items():
+        assert torch.equal(state[name], tensor), name
+
+
+def test_gradual_unfreezing_and_discriminative_rates(prepared_sample, lm_checkpoint):
+    config = TrainConfig(
+        arch="bilstm",
+        embedding="lm_finetune",
+        lm_checkpoint=lm_checkpoint,
+        epochs=3,
+        gradual_unfreeze=True,
+        lr_decay=2.6,
+        lr=1e-2,
+        embedding_lr=1e-2,
+        scheduler="none",
+        max_train_rows=256,
+        batch_size=64,
+        patience=5,
+        device="cpu",
+        progress=False,
+    )
+    trainer = Trainer(config, prepared_sample)
+    groups = layer_groups(trainer.model)  # embedding, lstm layer 0, lstm layer 1, head
+    assert len(groups) == 4
+    lrs = [g["lr"] for g in trainer.optimizer.param_groups]
+    assert lrs[1:] == [1e-2 / 2.6**2, 1e-2 / 2.6, 1e-2]  # lower layers learn more slowly
+    changed_by_epoch = []
+    for epoch in range(3):
+        before = [[p.detach().clone() for p in g] for g in groups]
+        trainer.train_epoch(epoch)
+        changed_by_epoch.append(
+            [
+                any(not torch.equal(a, b) for a, b in zip(old, g, strict=False))
+                for old, g in zip(before, groups, strict=False)
+            ]
+        )
+    assert changed_by_epoch == [
+        [False, False, False, True],  # epoch 1: the head only
+        [False, False, True, True],  # epoch 2: + the top LSTM layer
+        [False, True, True, True],  # epoch 3: + the next one down
+    ]
