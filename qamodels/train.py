@@ -55,8 +55,8 @@ def main(argv: list[str]) -> int:
     run_dir = trainer.save_run(Path(config.out_dir or default_dir).expanduser(), result)
     best = result.best
     print(
-        f"{result.stopped}; best epoch {best.get('epoch')}: "
-        f"accuracy {best.get('valid_accuracy', 0):.4f}, macro-F1 {best.get('valid_macro_f1', 0):.4f}"
+        f"{result.stopped}; best epoch {best.get('epoch')}: accuracy "
+        f"{best.get('valid_accuracy', 0):.4f}, macro-F1 {best.get('valid_macro_f1', 0):.4f}"
     )
     print(f"run directory: {run_dir}")
     return 0
