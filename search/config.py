@@ -1,0 +1,102 @@
+"""The search config and its checks, all done before Ray starts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from qamodels.embedding import LM_MODES
+from qamodels.registry import ARCHITECTURES
+
+
+class SearchConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    arch: str = "all"  # all, one name, or a comma list: dan,cnn_residual
+    num_samples: int = 24  # trials
+    max_epochs: int = 8  # per trial; ASHA's max_t
+    grace_period: int = 1  # epochs every trial gets before ASHA may stop it
+    reduction_factor: int = 3
+    max_concurrent: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # fractions share a GPU: 0.25 runs 4 trials on one
+    metric: str = "valid_accuracy"
+    seed: int = 0
+    searcher: str = "optuna"  # optuna (TPE) | random
+    scheduler: str = "asha"  # asha | none (every trial runs max_epochs)
+    storage_path: str = "~/qatune_results"  # absolute (after ~); shared by all nodes on a cluster
+    name: str = "qatune"
+    address: str = ""  # a running Ray cluster (e.g. auto); empty: start Ray locally
+    resume: bool = False  # restore the interrupted experiment <storage_path>/<name>
+    max_failures: int = 2  # retries of a failed trial (from its last checkpoint)
+    embeddings: tuple[str, ...] = ("random", "frozen", "finetune")  # modes to search
+    vectors: str = "glove-6b-50d"
+    lm_checkpoint: str = ""  # adds lm_frozen / lm_finetune to the modes
+    patience: int = 3  # the trainer's own early stopping inside a trial
+    max_train_rows: int = 0  # 0: all of train
+    ray_cpus: int = 0  # local Ray only; 0: all cores
+
+    @property
+    def archs(self) -> list[str]:
+        return list(ARCHITECTURES) if self.arch == "all" else self.arch.split(",")
+
+    @property
+    def mode(self) -> str:
+        return "min" if self.metric.endswith("loss") else "max"
+
+    @property
+    def experiment_path(self) -> Path:
+        return Path(os.path.expanduser(self.storage_path)) / self.name
+
+    def embedding_modes(self) -> list[str]:
+        modes = list(self.embeddings)
+        if self.lm_checkpoint:
+            modes += [m for m in LM_MODES if m not in modes]
+        return modes
+
+
+def validate(config: SearchConfig, gpus_available: int) -> None:
+    """One-line errors that say what to do; raised before Ray or any trial starts."""
+    unknown = [a for a in config.archs if a not in ARCHITECTURES]
+    if unknown:
+        raise SearchConfigError(
+            f"unknown arch {', '.join(unknown)}: use all or some of {', '.join(ARCHITECTURES)}"
+        )
+    storage = os.path.expanduser(config.storage_path)
+    if "://" not in storage:
+        if not os.path.isabs(storage):
+            raise SearchConfigError(
+                f"storage_path={config.storage_path} is relative: Ray needs an absolute path "
+                f"(e.g. storage_path={os.path.abspath(storage)})"
+            )
+        try:
+            Path(storage).mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=storage).close()
+        except OSError as err:
+            raise SearchConfigError(
+                f"storage_path={storage} is not writable ({err.strerror}): choose a directory "
+                "you can write to"
+            ) from None
+    if config.gpus_per_trial > 0 and not config.address and gpus_available == 0:
+        raise SearchConfigError(
+            f"gpus_per_trial={config.gpus_per_trial:g} but this machine has no GPU: "
+            "set gpus_per_trial=0, or address= a Ray cluster with GPU nodes"
+        )
+    if not 0 <= config.gpus_per_trial <= max(1, gpus_available) and not config.address:
+        raise SearchConfigError(f"gpus_per_trial={config.gpus_per_trial:g}: at most 1 here")
+    if config.searcher not in ("optuna", "random"):
+        raise SearchConfigError(f"searcher={config.searcher}: use optuna or random")
+    if config.scheduler not in ("asha", "none"):
+        raise SearchConfigError(f"scheduler={config.scheduler}: use asha or none")
+    from ray import tune
+
+    if config.resume and not tune.Tuner.can_restore(str(config.experiment_path)):
+        raise SearchConfigError(
+            f"resume=true but {config.experiment_path} holds no experiment to restore: "
+            "check storage_path= and name="
+        )

@@ -1,0 +1,96 @@
+"""After the search: one row per trial, the leaderboard, and the exported best model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from ray.tune import ResultGrid
+
+from search.trainable import BEST_MODEL_DIR
+
+COLUMNS = [
+    "arch",
+    "trial",
+    "status",
+    "valid_accuracy",
+    "valid_micro_f1",
+    "valid_macro_f1",
+    "valid_loss",
+    "best_epoch",
+    "epochs",
+    "wall_s",
+    "parameters",
+]
+
+
+def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
+    """The best epoch of every trial (errored trials too, with their status)."""
+    rows = []
+    for result in results:
+        history = result.metrics_dataframe
+        config = result.config or {}
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name.split("_")[2]
+        row = {"arch": config.get("arch"), "trial": trial_id, "path": result.path}
+        if history is None or history.empty or metric not in history:
+            rows.append({**row, "status": "error" if result.error else "no report"})
+            continue
+        best = history.loc[history[metric].idxmin() if mode == "min" else history[metric].idxmax()]
+        rows.append(
+            {
+                **row,
+                "status": "error" if result.error else "ok",
+                **{
+                    k: float(best[k])
+                    for k in ("valid_accuracy", "valid_micro_f1", "valid_macro_f1", "valid_loss")
+                },
+                "parameters": int(best["parameters"]),
+                "best_epoch": int(best["epoch"]),
+                "epochs": int(history["epoch"].max()),
+                "wall_s": float(history["time_total_s"].max()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
+    """The best trial per architecture, best first."""
+    scored = rows.dropna(subset=[metric])
+    ranked = scored.sort_values(metric, ascending=mode == "min")
+    board = ranked.groupby("arch", sort=False).head(1)
+    return board[[c for c in COLUMNS if c in board]].reset_index(drop=True)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}" if value < 1000 else f"{value:.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def write_leaderboard(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -> str:
+    board.to_csv(experiment_dir / "leaderboard.csv", index=False)
+    rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
+    table = markdown_table(board) if len(board) else "no results"
+    epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0
+    text = f"# Leaderboard\n\n{table}\n\n{len(rows)} trials, {epochs} epochs in all.\n"
+    (experiment_dir / "leaderboard.md").write_text(text)
+    return text
+
+
+def export_best(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -> Path | None:
+    """Copy the best trial's model directory to <experiment>/best_model."""
+    if board.empty:
+        return None
+    best_trial = board.iloc[0]["trial"]
+    source = Path(rows.set_index("trial").loc[best_trial, "path"]) / BEST_MODEL_DIR
+    target = experiment_dir / BEST_MODEL_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    return target

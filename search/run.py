@@ -1,0 +1,163 @@
+"""The main job: search architectures and hyperparameters with Ray Tune, Optuna and ASHA.
+
+    python -m search.run arch=all raw_dir=../shared/data/amazon_qa categories=all \
+        valid_size=0.1 train_size=0.6 num_samples=24 max_epochs=8
+    python -m search.run arch=dan,cnn_residual gpus_per_trial=0.25 max_concurrent=4
+    python -m search.run ... resume=true              # continue an interrupted search
+    python -m search.run --help                       # every key with its default
+    tensorboard --logdir ~/qatune_results/qatune      # compare the trials
+
+Keys go to the data prep config (data_prep.PrepConfig) or the search config
+(search.config.SearchConfig). The data is prepared once, before any trial starts, and
+reaches every trial through Ray's object store. At the end: leaderboard.md/.csv, trials.csv
+and best_model/ in the experiment directory <storage_path>/<name>.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import optuna
+import torch
+
+from data_prep import PreparedData, PrepConfig, load, prepare
+from data_prep.cli import ConfigError, help_text, split_overrides
+from qamodels.spaces import define_space
+from search.config import SearchConfig, SearchConfigError, validate
+from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
+from search.tensorboard import write_experiment
+from search.trainable import run_trial
+
+# Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
+# progress table (CLIReporter) needs the old output engine.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def make_tuner(search: SearchConfig, data: PreparedData):
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, data=data, search=search),
+        {"cpu": search.cpus_per_trial, "gpu": search.gpus_per_trial},
+    )
+    if search.resume:
+        return tune.Tuner.restore(
+            str(search.experiment_path), trainable, resume_unfinished=True, resume_errored=True
+        )
+    sampler = (
+        optuna.samplers.TPESampler(seed=search.seed)
+        if search.searcher == "optuna"
+        else optuna.samplers.RandomSampler(seed=search.seed)
+    )
+    searcher = OptunaSearch(
+        space=define_space(search.archs, search.embedding_modes()),
+        metric=search.metric,
+        mode=search.mode,
+        sampler=sampler,
+    )
+    scheduler = (
+        ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=search.max_epochs,
+            grace_period=search.grace_period,
+            reduction_factor=search.reduction_factor,
+        )
+        if search.scheduler == "asha"
+        else FIFOScheduler()
+    )
+    reporter = tune.CLIReporter(
+        parameter_columns={
+            "arch": "arch",
+            "train/lr": "lr",
+            "train/batch_size": "batch",
+            "train/embedding": "embedding",
+        },
+        metric_columns={
+            "epoch": "epoch",
+            search.metric: search.metric,
+            "valid_macro_f1": "macro_f1",
+        },
+        max_report_frequency=20,
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=search.metric,
+            mode=search.mode,
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
+            scheduler=scheduler,
+            num_samples=search.num_samples,
+        ),
+        run_config=tune.RunConfig(
+            name=search.name,
+            storage_path=str(Path(os.path.expanduser(search.storage_path))),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2,
+                checkpoint_score_attribute=search.metric,
+                checkpoint_score_order=search.mode,
+            ),
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+            progress_reporter=reporter,
+            verbose=1,
+        ),
+    )
+
+
+def run_search(search: SearchConfig, data: PreparedData):
+    """Run (or resume) the search on the Ray instance this process is connected to; write
+    the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
+    results = make_tuner(search, data).fit()
+    experiment_dir = Path(results.experiment_path)
+    rows = trial_rows(results, search.metric, search.mode)
+    board = leaderboard(rows, search.metric, search.mode)
+    print(write_leaderboard(board, rows, experiment_dir))
+    write_experiment(experiment_dir, [r.config for r in results if r.config])
+    best = export_best(board, rows, experiment_dir)
+    if results.errors:
+        print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
+        for error in results.errors:
+            print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
+    if best is None:
+        raise RuntimeError("no trial reported a result: see the errors above")
+    print(f"best model: {best}\ncompare trials: tensorboard --logdir {experiment_dir}")
+    return results, board
+
+
+def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        print(help_text(SearchConfig, "search keys:"))
+        print(help_text(PrepConfig, "data keys:"))
+        return 0
+    try:
+        prep, search = split_overrides(argv, PrepConfig, SearchConfig)
+        validate(search, torch.cuda.device_count())
+    except (ConfigError, SearchConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    data = load(prepare(prep))
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=search.address or None,
+            num_cpus=None if search.address else (search.ray_cpus or None),
+        )
+    try:
+        run_search(search, data)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

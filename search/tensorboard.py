@@ -1,0 +1,68 @@
+"""TensorBoard for comparing trials: scalars, the HParams dashboard, confusion matrices.
+
+Each trial writes its own event file in its trial directory: scalars every epoch, its
+hyperparameters as an HParams session, and the confusion matrix of its best epoch. The
+experiment's HParams summary (the columns of the dashboard) is written once at the root with
+the union of every trial's hyperparameters: Ray's own logger writes one per trial, and
+TensorBoard then shows only the first trial's columns when the space is conditional.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tensorboardX import SummaryWriter
+from tensorboardX.summary import hparams
+
+SCALARS = ("train_loss", "valid_loss", "valid_accuracy", "valid_micro_f1", "valid_macro_f1", "lr")
+EVENTS_DIR = "tensorboard"
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}/"))
+        elif isinstance(value, tuple | list):
+            flat[name] = ",".join(map(str, value))
+        else:
+            flat[name] = value
+    return flat
+
+
+class TrialWriter:
+    """The event file of one trial."""
+
+    def __init__(self, trial_dir: Path, config: dict):
+        self.writer = SummaryWriter(str(Path(trial_dir) / EVENTS_DIR))
+        self.hparams = flatten(config)
+
+    def start(self) -> None:
+        _experiment, session_start, _end = hparams(self.hparams, {m: 0 for m in SCALARS})
+        self.writer.file_writer.add_summary(session_start)
+
+    def epoch(self, metrics: dict, step: int) -> None:
+        for name in SCALARS:
+            if name in metrics:
+                self.writer.add_scalar(name, metrics[name], step)
+        self.writer.flush()
+
+    def confusion(self, figure, step: int) -> None:
+        self.writer.add_figure("confusion_matrix/best_epoch", figure, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def write_experiment(experiment_dir: Path, configs: list[dict]) -> None:
+    """The HParams experiment at the root: every hyperparameter any trial has."""
+    union: dict[str, Any] = {}
+    for config in configs:
+        for key, value in flatten(config).items():
+            union.setdefault(key, value)
+    experiment, _start, _end = hparams(union, {m: 0 for m in SCALARS})
+    with SummaryWriter(str(experiment_dir / EVENTS_DIR)) as writer:
+        writer.file_writer.add_summary(experiment)

@@ -1,0 +1,76 @@
+"""One Ray Tune trial: decode the sampled config, train, report every epoch with a checkpoint.
+
+The prepared data arrives through Ray's object store (`tune.with_parameters`): numpy arrays
+read zero-copy, never re-tokenized. A restarted trial resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import torch
+from ray import tune
+
+from data_prep.store import PreparedData
+from qamodels import plots
+from qamodels.config import TrainConfig
+from qamodels.spaces import decode
+from qamodels.trainer import Trainer, TrainResult
+from search.config import SearchConfig
+from search.tensorboard import TrialWriter
+
+BEST_MODEL_DIR = "best_model"
+
+
+def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool) -> TrainConfig:
+    return dataclasses.replace(
+        TrainConfig(),
+        **overrides,
+        arch=arch,
+        epochs=search.max_epochs,
+        metric=search.metric,
+        patience=search.patience,
+        seed=search.seed,
+        vectors=search.vectors,
+        lm_checkpoint=search.lm_checkpoint,
+        max_train_rows=search.max_train_rows,
+        device="cuda" if use_gpu else "cpu",
+        progress=False,
+    )
+
+
+def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
+    arch, params, overrides = decode(config)
+    use_gpu = search.gpus_per_trial > 0 and torch.cuda.is_available()
+    torch.set_num_threads(max(1, int(search.cpus_per_trial)))
+    trainer = Trainer(train_config(search, arch, overrides, use_gpu), data, params)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            trainer.restore(Path(directory))
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    writer = TrialWriter(trial_dir, config)
+    if checkpoint is None:
+        writer.start()
+
+    def on_epoch(metrics: dict, save_state) -> None:
+        epoch = metrics["epoch"]
+        writer.epoch(metrics, epoch)
+        if trainer.best is metrics:  # a new best epoch: keep the model and its confusion matrix
+            partial = TrainResult(metrics, list(trainer.history), "in progress", None)
+            trainer.save_run(trial_dir / BEST_MODEL_DIR, partial)
+            figure = plots.confusion_figure(
+                trainer.best_confusion, data.labels, f"{arch}: best epoch {epoch}"
+            )
+            writer.confusion(figure, epoch)
+        report = {**metrics, "arch": arch, "parameters": trainer.parameter_count}
+        with tempfile.TemporaryDirectory() as directory:
+            save_state(Path(directory))
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    result = trainer.fit(on_epoch=on_epoch)
+    writer.close()
+    if result.history and result.stopped.startswith("non-finite"):
+        raise RuntimeError(result.stopped)
