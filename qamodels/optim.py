@@ -62,11 +62,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, total_steps))
     if config.scheduler == "onecycle":  # linear anneal: ULMFiT's slanted triangular rates
+        steps = max(4, total_steps + 1)  # +1: the last step stays in range
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=[g["lr"] for g in optimizer.param_groups],
-            total_steps=max(2, total_steps + 1),  # +1: the last step stays in range
-            pct_start=config.warmup_fraction,
+            total_steps=steps,
+            # At least 2 warm-up steps: OneCycleLR divides by the phase length.
+            pct_start=min(0.5, max(config.warmup_fraction, 2.0 / steps)),
             anneal_strategy="linear",
         )
     if config.scheduler == "warmup":

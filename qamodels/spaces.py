@@ -69,10 +69,10 @@ def cnn_residual(trial: optuna.Trial) -> None:
 
 
 def transformer(trial: optuna.Trial) -> None:
-    d_model = trial.suggest_categorical("transformer/d_model", [64, 128, 256])
-    trial.suggest_categorical("transformer/heads", [2, 4] if d_model < 256 else [4, 8])
+    trial.suggest_categorical("transformer/d_model", [64, 128, 256])
+    trial.suggest_categorical("transformer/heads", [2, 4, 8])
     trial.suggest_int("transformer/layers", 1, 4)
-    trial.suggest_categorical("transformer/ff", [2 * d_model, 4 * d_model])
+    trial.suggest_categorical("transformer/ff_mult", [2, 4])
     trial.suggest_float("transformer/attn_dropout", 0.0, 0.3)
     trial.suggest_categorical("transformer/pooling", ["mean", "max", "meanmax"])
     trial.suggest_float("transformer/dropout", 0.0, 0.4)

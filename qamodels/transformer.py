@@ -11,7 +11,7 @@ DEFAULTS = dict(
     d_model=128,
     heads=4,
     layers=2,
-    ff=256,
+    ff_mult=2,
     attn_dropout=0.1,
     pooling="mean",
     head_hidden=128,
@@ -33,7 +33,7 @@ class TransformerClassifier(nn.Module):
         layer = nn.TransformerEncoderLayer(
             p["d_model"],
             p["heads"],
-            p["ff"],
+            p["ff_mult"] * p["d_model"],
             p["attn_dropout"],
             batch_first=True,
             norm_first=True,

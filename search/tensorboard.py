@@ -33,28 +33,30 @@ def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
 
 
 class TrialWriter:
-    """The event file of one trial."""
+    """The event files of one trial. Each write opens, writes and closes its own file:
+    tensorboardX writes from a background thread, and ASHA may end the trial's process right
+    after a report, so only a closed writer is sure to be on disk."""
 
     def __init__(self, trial_dir: Path, config: dict):
-        self.writer = SummaryWriter(str(Path(trial_dir) / EVENTS_DIR))
+        self.directory = str(Path(trial_dir) / EVENTS_DIR)
         self.hparams = flatten(config)
+
+    def _writer(self, step: int) -> SummaryWriter:
+        # Zero-padded suffixes keep the files in write order when their timestamps tie.
+        return SummaryWriter(self.directory, filename_suffix=f".{step:05d}")
 
     def start(self) -> None:
         _experiment, session_start, _end = hparams(self.hparams, {m: 0 for m in SCALARS})
-        self.writer.file_writer.add_summary(session_start)
+        with self._writer(0) as writer:
+            writer.file_writer.add_summary(session_start)
 
-    def epoch(self, metrics: dict, step: int) -> None:
-        for name in SCALARS:
-            if name in metrics:
-                self.writer.add_scalar(name, metrics[name], step)
-        self.writer.flush()
-
-    def confusion(self, figure, step: int) -> None:
-        self.writer.add_figure("confusion_matrix/best_epoch", figure, step)
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
+    def epoch(self, metrics: dict, step: int, confusion_figure=None) -> None:
+        with self._writer(step) as writer:
+            for name in SCALARS:
+                if name in metrics:
+                    writer.add_scalar(name, metrics[name], step)
+            if confusion_figure is not None:
+                writer.add_figure("confusion_matrix/best_epoch", confusion_figure, step)
 
 
 def write_experiment(experiment_dir: Path, configs: list[dict]) -> None:

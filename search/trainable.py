@@ -56,21 +56,19 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
         writer.start()
 
     def on_epoch(metrics: dict, save_state) -> None:
-        epoch = metrics["epoch"]
-        writer.epoch(metrics, epoch)
+        epoch, figure = metrics["epoch"], None
         if trainer.best is metrics:  # a new best epoch: keep the model and its confusion matrix
             partial = TrainResult(metrics, list(trainer.history), "in progress", None)
             trainer.save_run(trial_dir / BEST_MODEL_DIR, partial)
             figure = plots.confusion_figure(
                 trainer.best_confusion, data.labels, f"{arch}: best epoch {epoch}"
             )
-            writer.confusion(figure, epoch)
+        writer.epoch(metrics, epoch, figure)
         report = {**metrics, "arch": arch, "parameters": trainer.parameter_count}
         with tempfile.TemporaryDirectory() as directory:
             save_state(Path(directory))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
 
     result = trainer.fit(on_epoch=on_epoch)
-    writer.close()
     if result.history and result.stopped.startswith("non-finite"):
         raise RuntimeError(result.stopped)

@@ -17,7 +17,7 @@ SMALL = {
     "cnn_parallel": dict(windows=(2, 3, 4, 5), filters=8),
     "cnn_stacked": dict(layers=3, window=4, filters=8),
     "cnn_residual": dict(windows=(2, 3), blocks=3, filters=8),
-    "transformer": dict(d_model=16, heads=2, layers=2, ff=32),
+    "transformer": dict(d_model=16, heads=2, layers=2, ff_mult=2),
 }
 
 

@@ -1,0 +1,110 @@
+"""`arch=all` with a real local Ray, real Optuna and ASHA on a slice of the Amazon sample."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from qamodels.registry import ARCHITECTURES
+from search.config import SearchConfig
+from search.predict import Predictor
+from search.tensorboard import SCALARS, flatten
+from tests.conftest import REPO
+
+MAX_EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def finished_search(local_ray, prepared_sample, tmp_path_factory):
+    from search.run import run_search
+
+    config = SearchConfig(
+        arch="all",
+        num_samples=8,
+        max_epochs=MAX_EPOCHS,
+        grace_period=1,
+        reduction_factor=2,
+        max_concurrent=2,
+        max_train_rows=1200,
+        storage_path=str(tmp_path_factory.mktemp("res")),
+        name="all_archs",
+        embeddings=("random", "frozen"),
+        seed=3,
+    )
+    results, board = run_search(config, prepared_sample)
+    return config, results, board
+
+
+def hparams_of(accumulator: EventAccumulator, tag: str):
+    content = accumulator.SummaryMetadata(tag).plugin_data.content
+    return plugin_data_pb2.HParamsPluginData.FromString(content)
+
+
+def test_every_trial_ran_with_only_its_architecture_parameters(finished_search):
+    _config, results, _board = finished_search
+    assert len(results) == 8 and not results.errors
+    seen = set()
+    for result in results:
+        arch = result.config["arch"]
+        seen.add(arch)
+        assert set(result.config) == {"arch", arch, "train"}
+        assert set(result.config[arch]) <= set(ARCHITECTURES[arch].defaults)
+    assert len(seen) >= 3  # the searcher really chose among architectures
+
+
+def test_asha_stopped_some_trials_early(finished_search):
+    config, _results, _board = finished_search
+    trials = pd.read_csv(config.experiment_path / "trials.csv")
+    assert (trials["epochs"] < MAX_EPOCHS).any()
+    assert (trials["epochs"] == MAX_EPOCHS).any()
+
+
+def test_leaderboard_and_exported_model(finished_search, prepared_sample):
+    config, _results, board = finished_search
+    saved = pd.read_csv(config.experiment_path / "leaderboard.csv")
+    assert list(saved["arch"]) == list(board["arch"]) and saved["arch"].is_unique
+    assert saved["valid_accuracy"].is_monotonic_decreasing
+    assert "| arch |" in (config.experiment_path / "leaderboard.md").read_text()
+    best_dir = config.experiment_path / "best_model"
+    for name in ("model.pt", "metrics.json", "confusion.png", "loss_epochs.png"):
+        assert (best_dir / name).is_file()
+    predictor = Predictor.load(best_dir)
+    probs = predictor.probabilities(prepared_sample.texts("valid")[:300])
+    assert probs.sum(-1).sub(1).abs().max() < 1e-5
+    accuracy = (probs.argmax(-1).numpy() == prepared_sample.valid.label[:300]).mean()
+    assert accuracy == pytest.approx(saved["valid_accuracy"].iloc[0], abs=0.1)
+    out = subprocess.run(
+        [sys.executable, "-m", "search.predict", f"model={best_dir}", "will this game run on ps4?"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1].removeprefix("  -> ") in prepared_sample.labels
+
+
+def test_tensorboard_holds_scalars_and_hparams_of_every_trial(finished_search):
+    config, results, _board = finished_search
+    union = set()
+    for result in results:
+        events = EventAccumulator(str(Path(result.path) / "tensorboard"))
+        events.Reload()
+        epochs = len(result.metrics_dataframe)
+        for tag in SCALARS:
+            assert [e.step for e in events.Scalars(tag)] == list(range(1, epochs + 1))
+        start = hparams_of(events, "_hparams_/session_start_info").session_start_info
+        assert set(start.hparams) == set(flatten(result.config))
+        assert start.hparams["arch"].string_value == result.config["arch"]
+        assert events.Tags()["images"] == ["confusion_matrix/best_epoch"]
+        union |= set(start.hparams)
+    root = EventAccumulator(str(config.experiment_path / "tensorboard"))
+    root.Reload()
+    experiment = hparams_of(root, "_hparams_/experiment").experiment
+    assert {h.name for h in experiment.hparam_infos} == union
+    assert {m.name.tag for m in experiment.metric_infos} >= {"valid_accuracy", "valid_macro_f1"}
