@@ -1,6 +1,6 @@
 """Classify questions with an exported model.
 
-    python -m search.predict model=~/qatune_results/qatune/best_model "does this fit a 2014 honda civic?"
+    python -m search.predict model=~/qatune_results/qatune/best_model "does this fit my civic?"
     python -m search.predict model=<dir> file=questions.txt [batch_size=512] [top=3]
 
 Prints the category and the probabilities of the top classes; with `file=` one line per
