@@ -1,0 +1,100 @@
+"""A search whose driver is killed mid-way resumes with resume=true: finished trials are not
+rerun, the interrupted one continues from its checkpoint, and every trial is listed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from tests.conftest import REPO, SHARED_DATA
+
+MAX_EPOCHS, TRIALS = 3, 4
+
+
+def kill_session(session_id: int) -> None:
+    """SIGKILL the driver and every Ray process it started (they share its session)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session_id:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def finished_trials(experiment: Path) -> dict[str, bytes]:
+    done = {}
+    for progress in experiment.glob("run_trial_*/progress.csv"):
+        if len(pd.read_csv(progress)) >= MAX_EPOCHS:
+            done[progress.parent.name] = progress.read_bytes()
+    return done
+
+
+def test_killed_search_resumes(prepared_sample, tmp_path):
+    data_dir = Path(prepared_sample.path).parents[1]
+    args = [
+        sys.executable,
+        "-m",
+        "search.run",
+        "arch=dan,cnn_parallel",
+        f"num_samples={TRIALS}",
+        "max_concurrent=1",
+        f"max_epochs={MAX_EPOCHS}",
+        "scheduler=none",
+        "max_train_rows=3000",
+        f"raw_dir={SHARED_DATA}",
+        "categories=all",
+        "valid_size=0.1",
+        "train_size=0.6",
+        f"data_dir={data_dir}",
+        f"storage_path={tmp_path}",
+        "name=resumable",
+        "ray_cpus=2",
+        "embeddings=random",
+    ]
+    # A short private temp dir: Ray's socket paths must stay under the AF_UNIX limit.
+    ray_tmp = tempfile.mkdtemp(prefix="qr", dir="/tmp")
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    experiment = tmp_path / "resumable"
+    driver = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "driver.log", "w"),
+    )
+    try:
+        deadline = time.time() + 300
+        while len(finished_trials(experiment)) < 2 and time.time() < deadline:
+            log = (tmp_path / "driver.log").read_text()[-2000:]
+            assert driver.poll() is None, f"the search ended before the interruption:\n{log}"
+            time.sleep(0.2)
+    finally:
+        kill_session(driver.pid)
+        driver.wait()
+    before = finished_trials(experiment)
+    assert 2 <= len(before) < TRIALS
+
+    resumed = subprocess.run(
+        [*args, "resume=true"], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
+    )
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    after = finished_trials(experiment)
+    for name, content in before.items():
+        assert after[name] == content, f"{name} was rerun"
+    trials = pd.read_csv(experiment / "trials.csv")
+    assert len(trials) == TRIALS and (trials["status"] == "ok").all()
+    assert (trials["epochs"] == MAX_EPOCHS).all()
+    for progress in experiment.glob("run_trial_*/progress.csv"):
+        epochs = pd.read_csv(progress)["epoch"].tolist()
+        assert epochs == list(range(1, MAX_EPOCHS + 1)), f"{progress.parent.name}: {epochs}"
