@@ -11,17 +11,15 @@ import platform
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
+from common import SHARED_DATA, sample_config
 from nltk.tokenize import wordpunct_tokenize
 from torch.utils.data import DataLoader, Dataset
 
-from data_prep import PrepConfig, load, prepare
-from data_prep.cli import parse_overrides
+from data_prep import load, prepare
 from qamodels.batches import DeviceSplit, iterate
 
-REPO = Path(__file__).resolve().parents[1]
 BATCH = 128
 
 
@@ -51,15 +49,11 @@ def time_batches(batches) -> tuple[float, int]:
 
 def main(argv: list[str]) -> None:
     options = dict(a.split("=", 1) for a in argv)
-    raw_dir = options.get("raw_dir", str(REPO.parent / "shared" / "data" / "amazon_qa"))
+    raw_dir = options.get("raw_dir", str(SHARED_DATA))
     epochs = int(options.get("epochs", 3))
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
-        config = parse_overrides(
-            PrepConfig,
-            [f"raw_dir={raw_dir}", f"data_dir={tmp}", "categories=all"]
-            + ["valid_size=0.1", "train_size=0.6"],
-        )
+        config = sample_config(tmp, raw_dir)
         start = time.perf_counter()
         data = load(prepare(config))
         prep_s = time.perf_counter() - start

@@ -25,6 +25,7 @@ import torch
 from data_prep import PreparedData, PrepConfig, load, prepare
 from data_prep.cli import ConfigError, help_text, split_overrides
 from qamodels.spaces import define_space
+from search.cluster import check_shared_storage
 from search.config import SearchConfig, SearchConfigError, validate
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.tensorboard import write_experiment
@@ -152,7 +153,11 @@ def main(argv: list[str]) -> int:
             num_cpus=None if search.address else (search.ray_cpus or None),
         )
     try:
+        check_shared_storage(os.path.expanduser(search.storage_path))
         run_search(search, data)
+    except SearchConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

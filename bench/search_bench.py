@@ -1,0 +1,111 @@
+"""Search benchmarks: Ray overhead per trial, and ASHA+Optuna against random search.
+
+    python bench/search_bench.py [archs=dan,cnn_parallel,cnn_residual] [num_samples=12]
+        [max_epochs=6] [max_concurrent=2] [gpus_per_trial=0]
+
+1. Overhead: one fixed DAN config trained directly (qamodels.Trainer) and as a one-trial
+   Ray Tune run: time to the first epoch's report and total wall time.
+2. Quality per compute: the same number of trials with Optuna TPE + ASHA, and with random
+   sampling and no early stopping; best valid accuracy, epochs spent, wall time.
+Prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+import pandas as pd
+import ray
+import torch
+from common import prepared_sample
+from ray import tune
+
+from qamodels.config import TrainConfig
+from qamodels.trainer import Trainer
+from search.config import SearchConfig
+from search.leaderboard import markdown_table
+from search.run import run_search
+from search.trainable import run_trial
+
+FIXED = {"arch": "dan", "dan": {}, "train": {"lr": 3e-3, "batch_size": 128}}
+
+
+def overhead(data, storage: str, epochs: int) -> tuple[float, float, float, float]:
+    start = time.perf_counter()
+    trainer = Trainer(
+        TrainConfig(arch="dan", epochs=epochs, lr=3e-3, batch_size=128, progress=False), data
+    )
+    first = []
+    trainer.fit(on_epoch=lambda m, s: first.append(time.perf_counter()) if not first else None)
+    direct_first, direct_total = first[0] - start, time.perf_counter() - start
+    search = SearchConfig(max_epochs=epochs, storage_path=storage, patience=epochs)
+    trainable = tune.with_parameters(run_trial, data=data, search=search)
+    start, wall0 = time.perf_counter(), time.time()
+    results = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space=FIXED,
+        run_config=tune.RunConfig(name="overhead", storage_path=storage, verbose=0),
+    ).fit()
+    ray_total = time.perf_counter() - start
+    ray_first = results[0].metrics_dataframe["timestamp"].iloc[0] - wall0
+    return direct_first, direct_total, ray_first, ray_total
+
+
+def compare(data, storage: str, options: dict) -> list[dict]:
+    rows = []
+    for label, searcher, scheduler in [
+        ("Optuna TPE + ASHA", "optuna", "asha"),
+        ("random, no early stopping", "random", "none"),
+    ]:
+        config = SearchConfig(
+            arch=options.get("archs", "dan,cnn_parallel,cnn_residual"),
+            num_samples=int(options.get("num_samples", 12)),
+            max_epochs=int(options.get("max_epochs", 6)),
+            max_concurrent=int(options.get("max_concurrent", 2)),
+            gpus_per_trial=float(options.get("gpus_per_trial", 0)),
+            reduction_factor=2,
+            searcher=searcher,
+            scheduler=scheduler,
+            storage_path=storage,
+            name=f"compare_{searcher}_{scheduler}",
+            embeddings=("random", "frozen", "finetune"),
+            patience=100,  # only the scheduler stops trials early here
+        )
+        start = time.perf_counter()
+        run_search(config, data)
+        trials = pd.read_csv(config.experiment_path / "trials.csv")
+        rows.append(
+            {
+                "search": label,
+                "trials": len(trials),
+                "best valid accuracy": trials["valid_accuracy"].max(),
+                "epochs spent": int(trials["epochs"].sum()),
+                "wall s": time.perf_counter() - start,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str]) -> None:
+    options = dict(a.split("=", 1) for a in argv)
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = prepared_sample(tmp)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        df, dt, rf, rt = overhead(data, tmp, epochs=3)
+        rows = compare(data, tmp, options)
+        ray.shutdown()
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"\nmachine: {os.cpu_count()} cores, {device}")
+    print("| DAN, 3 epochs | time to first epoch | total |\n| --- | --- | --- |")
+    print(f"| without Ray (Trainer) | {df:.1f} s | {dt:.1f} s |")
+    print(f"| one Ray Tune trial | {rf:.1f} s | {rt:.1f} s |")
+    print(f"| overhead | {rf - df:+.1f} s | {rt - dt:+.1f} s |\n")
+    print(markdown_table(pd.DataFrame(rows)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

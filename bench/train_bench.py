@@ -1,0 +1,117 @@
+"""Training throughput per architecture: the real tensors path against the ceiling.
+
+    python bench/train_bench.py [raw_dir=../shared/data/amazon_qa] [batch_size=256] [steps=20]
+        [archs=dan,cnn_parallel] [device=auto] [embedding_dim=128]
+
+The ceiling is the same model and optimizer fed a synthetic batch already on the device (no
+indexing, no host work). The real path draws shuffled batches from the prepared tensors on
+the device, untrimmed (same shapes as the ceiling) and trimmed+bucketed (the trainer's
+default). Prints a Markdown table of samples/s (bf16 autocast on CUDA).
+"""
+
+from __future__ import annotations
+
+import itertools
+import platform
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from common import SHARED_DATA, prepared_sample
+
+from qamodels.batches import DeviceSplit, iterate
+from qamodels.embedding import make_embedding
+from qamodels.lm import resolve_device
+from qamodels.registry import ARCHITECTURES, build_model
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def samples_per_second(model, optimizer, batches, steps: int, device: torch.device) -> float:
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    model.train()
+    count = 0
+    for step, (ids, mask, label) in enumerate(itertools.islice(batches, steps + 3)):
+        if step == 3:  # warm-up steps excluded
+            sync(device)
+            start, count = time.perf_counter(), 0
+        with autocast:
+            loss = F.cross_entropy(model(ids, mask).float(), label)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        count += len(label)
+    sync(device)
+    return count / (time.perf_counter() - start)
+
+
+def real_batches(split: DeviceSplit, batch_size: int, trim: bool):
+    generator = torch.Generator().manual_seed(0)
+    while True:
+        for b in iterate(
+            split, batch_size, shuffle=True, bucket=trim, trim=trim, generator=generator
+        ):
+            yield b.ids, b.mask, b.label
+
+
+def synthetic_batches(vocab: int, classes: int, batch_size: int, length: int, device):
+    ids = torch.randint(2, vocab, (batch_size, length), device=device)
+    mask = torch.ones(batch_size, length, dtype=torch.bool, device=device)
+    label = torch.randint(0, classes, (batch_size,), device=device)
+    return itertools.repeat((ids, mask, label))
+
+
+def main(argv: list[str]) -> None:
+    options = dict(a.split("=", 1) for a in argv)
+    device = resolve_device(options.get("device", "auto"))
+    batch_size = int(options.get("batch_size", 2048 if device.type == "cuda" else 256))
+    steps = int(options.get("steps", 20))
+    archs = options.get("archs", ",".join(ARCHITECTURES)).split(",")
+    dim = int(options.get("embedding_dim", 128))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = prepared_sample(tmp, options.get("raw_dir", SHARED_DATA))
+        split = DeviceSplit.from_split(data.train, device)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
+    print(
+        f"device: {device} ({name}), torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}, batch {batch_size}, {data.max_length} tokens, dim {dim}"
+    )
+    print(
+        "| arch | parameters | ceiling (synthetic) | real, untrimmed | real/ceiling | "
+        "real, trimmed+bucketed |\n| --- | --- | --- | --- | --- | --- |"
+    )
+    for arch in archs:
+        torch.manual_seed(0)
+        model = build_model(
+            arch, make_embedding(len(data.vocab), dim, "random"), len(data.labels), {}
+        ).to(device)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        ceiling = samples_per_second(
+            model,
+            optimizer,
+            synthetic_batches(
+                len(data.vocab), len(data.labels), batch_size, data.max_length, device
+            ),
+            steps,
+            device,
+        )
+        real = samples_per_second(
+            model, optimizer, real_batches(split, batch_size, False), steps, device
+        )
+        trimmed = samples_per_second(
+            model, optimizer, real_batches(split, batch_size, True), steps, device
+        )
+        params = sum(p.numel() for p in model.parameters())
+        print(
+            f"| {arch} | {params:,} | {ceiling:,.0f} | {real:,.0f} | {real / ceiling:.2f} | "
+            f"{trimmed:,.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
