@@ -105,6 +105,8 @@ def make_tuner(search: SearchConfig, data: PreparedData):
                 checkpoint_score_order=search.mode,
             ),
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            # Cloud storage: trials' own files (events, best model) travel as artifacts.
+            sync_config=tune.SyncConfig(sync_artifacts="://" in search.storage_path),
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
             progress_reporter=reporter,
             verbose=1,

@@ -10,6 +10,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+import pyarrow.fs
 import torch
 from ray import tune
 
@@ -41,6 +42,19 @@ def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool
     )
 
 
+def trial_output_dir() -> Path:
+    """Where a trial writes its TensorBoard events and best model: straight into its
+    directory under storage_path when that is a filesystem path (shared by every node on a
+    cluster), so nothing depends on a later sync from the node it ran on; for cloud storage,
+    the trial's working directory, which Ray uploads as artifacts (see search.run)."""
+    storage = tune.get_context().get_storage()
+    if isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem):
+        path = Path(storage.trial_fs_path)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tune.get_context().get_trial_dir())
+
+
 def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
     arch, params, overrides = decode(config)
     use_gpu = search.gpus_per_trial > 0 and torch.cuda.is_available()
@@ -50,7 +64,7 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory))
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    trial_dir = trial_output_dir()
     writer = TrialWriter(trial_dir, config)
     if checkpoint is None:
         writer.start()
