@@ -5,8 +5,13 @@ Shapes: x is (batch, time, channels), mask is (batch, time) bool, True on real t
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
+
+# Even windows with padding="same" pad asymmetrically, which is what we want; PyTorch warns.
+warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
