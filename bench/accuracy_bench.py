@@ -15,11 +15,10 @@ import tempfile
 import time
 
 import torch
+from common import prepared_sample
 
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
-
-from common import prepared_sample
 
 CONFIGS = {
     "dan": ({"lr": 5e-3, "embedding_dim": 256}, {"hidden": 512, "dropout": 0.3}),

@@ -2,7 +2,7 @@
 
 from data_prep.config import PrepConfig
 from data_prep.embeddings import Embeddings, load_embeddings
-from data_prep.pipeline import prepare, prepared_dir
+from data_prep.pipeline import ensure_raw_files, prepare, prepared_dir
 from data_prep.store import PreparedData, Split, load
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "PrepConfig",
     "PreparedData",
     "Split",
+    "ensure_raw_files",
     "load",
     "load_embeddings",
     "prepare",

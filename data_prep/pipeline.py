@@ -69,6 +69,16 @@ def _encode_split(rows: pd.DataFrame, tokens: list, vocab: list, max_len: int, l
     return columns, encoded
 
 
+def ensure_raw_files(config: PrepConfig) -> None:
+    """Download the original files when the raw directory holds none of them (a first run);
+    a directory with some files is taken as the user's choice and left alone."""
+    if config.source or any(config.raw_path.glob("*_*.json.gz")):
+        return
+    from data_prep.download import download
+
+    download(config)
+
+
 def prepare(config: PrepConfig) -> Path:
     """The prepared dataset directory for this config, built unless already present."""
     key, checksums = dataset_key(config)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from data_prep import PrepConfig, load, prepare
+from data_prep import PrepConfig, ensure_raw_files, load, prepare
 from data_prep.cli import ConfigError, help_text, parse_overrides
 from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES, architecture, parse_params
@@ -47,7 +47,12 @@ def main(argv: list[str]) -> int:
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    data = load(prepare(prep))
+    try:
+        ensure_raw_files(prep)
+        data = load(prepare(prep))
+    except (ValueError, OSError, RuntimeError) as err:  # parse, split, download errors
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     trainer = Trainer(config, data, params)
     print(f"{config.arch}: {trainer.parameter_count:,} parameters on {trainer.device}")
     result = trainer.fit()

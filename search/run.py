@@ -22,7 +22,7 @@ from pathlib import Path
 import optuna
 import torch
 
-from data_prep import PreparedData, PrepConfig, load, prepare
+from data_prep import PreparedData, PrepConfig, ensure_raw_files, load, prepare
 from data_prep.cli import ConfigError, help_text, split_overrides
 from qamodels.spaces import define_space
 from search.cluster import check_shared_storage
@@ -146,7 +146,12 @@ def main(argv: list[str]) -> int:
     except (ConfigError, SearchConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    data = load(prepare(prep))
+    try:
+        ensure_raw_files(prep)
+        data = load(prepare(prep))
+    except (ValueError, OSError, RuntimeError) as err:  # parse, split, download errors
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     import ray
 
     if not ray.is_initialized():

@@ -61,3 +61,14 @@ def test_help_lists_every_key_with_its_default():
     assert out.returncode == 0
     for key in ("num_samples", "grace_period", "gpus_per_trial", "storage_path", "categories"):
         assert key in out.stdout
+
+
+def test_data_errors_are_reported_before_ray_starts(tmp_path, shared_data):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "single_qa_Appliances.json.gz").symlink_to(shared_data / "single_qa_Appliances.json.gz")
+    out = run_cli(
+        f"raw_dir={raw}", "categories=all", f"data_dir={tmp_path}", f"storage_path={tmp_path}"
+    )
+    assert out.returncode == 1
+    assert "1 classes (found: appliances" in out.stderr and "categories=all" in out.stderr
