@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,8 +122,13 @@ def load_embeddings(data: PreparedData, vectors: str) -> Embeddings:
         return Embeddings(np.load(matrix_path), json.loads(info_path.read_text())["coverage"])
     built = build_matrix(data.vocab, vectors, token_counts(data))
     cache.mkdir(exist_ok=True)
-    tmp = cache / f"{name}.tmp.npy"
-    np.save(tmp, built.matrix)
-    info_path.write_text(json.dumps({"vectors": vectors, "coverage": built.coverage}))
-    tmp.replace(matrix_path)
+    # Unique temporary names, renamed into place: concurrent builders never see half a file.
+    tmp_matrix, tmp_info = (
+        cache / f"{name}.{os.getpid()}.tmp.npy",
+        cache / f"{name}.{os.getpid()}.tmp",
+    )
+    np.save(tmp_matrix, built.matrix)
+    tmp_info.write_text(json.dumps({"vectors": vectors, "coverage": built.coverage}))
+    tmp_matrix.replace(matrix_path)
+    tmp_info.replace(info_path)
     return built

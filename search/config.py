@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from data_prep.embeddings import GLOVE_PACKAGE
 from qamodels.embedding import LM_MODES
 from qamodels.registry import ARCHITECTURES
 
@@ -35,7 +37,7 @@ class SearchConfig:
     resume: bool = False  # restore the interrupted experiment <storage_path>/<name>
     max_failures: int = 2  # retries of a failed trial (from its last checkpoint)
     embeddings: tuple[str, ...] = ("random", "frozen", "finetune")  # modes to search
-    vectors: str = "glove-6b-50d"
+    vectors: str = GLOVE_PACKAGE
     lm_checkpoint: str = ""  # adds lm_frozen / lm_finetune to the modes
     patience: int = 3  # the trainer's own early stopping inside a trial
     max_train_rows: int = 0  # 0: all of train
@@ -58,6 +60,18 @@ class SearchConfig:
         if self.lm_checkpoint:
             modes += [m for m in LM_MODES if m not in modes]
         return modes
+
+
+def with_absolute_paths(config: SearchConfig) -> SearchConfig:
+    """Trials run in their own working directories: make the file paths they read absolute."""
+
+    def absolute(path: str) -> str:
+        return str(Path(os.path.expanduser(path)).absolute()) if path else path
+
+    vectors = config.vectors if config.vectors == GLOVE_PACKAGE else absolute(config.vectors)
+    return dataclasses.replace(
+        config, vectors=vectors, lm_checkpoint=absolute(config.lm_checkpoint)
+    )
 
 
 def validate(config: SearchConfig, gpus_available: int) -> None:

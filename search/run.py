@@ -24,9 +24,11 @@ import torch
 
 from data_prep import PreparedData, PrepConfig, ensure_raw_files, load, prepare
 from data_prep.cli import ConfigError, help_text, split_overrides
+from data_prep.embeddings import load_embeddings
+from qamodels.embedding import PRETRAINED_MODES
 from qamodels.spaces import define_space
 from search.cluster import check_shared_storage
-from search.config import SearchConfig, SearchConfigError, validate
+from search.config import SearchConfig, SearchConfigError, validate, with_absolute_paths
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.tensorboard import write_experiment
 from search.trainable import run_trial
@@ -117,6 +119,8 @@ def make_tuner(search: SearchConfig, data: PreparedData):
 def run_search(search: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
+    if set(search.embedding_modes()) & set(PRETRAINED_MODES):
+        load_embeddings(data, search.vectors)  # built once here, not by concurrent trials
     results = make_tuner(search, data).fit()
     experiment_dir = Path(results.experiment_path)
     rows = trial_rows(results, search.metric, search.mode)
@@ -142,6 +146,7 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         prep, search = split_overrides(argv, PrepConfig, SearchConfig)
+        search = with_absolute_paths(search)
         validate(search, torch.cuda.device_count())
     except (ConfigError, SearchConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
