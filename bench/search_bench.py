@@ -22,6 +22,7 @@ import ray
 import torch
 from common import prepared_sample
 from ray import tune
+from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
@@ -47,7 +48,12 @@ def overhead(data, storage: str, epochs: int) -> tuple[float, float, float, floa
     results = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
         param_space=FIXED,
-        run_config=tune.RunConfig(name="overhead", storage_path=storage, verbose=0),
+        run_config=tune.RunConfig(
+            name="overhead",
+            storage_path=storage,
+            verbose=0,
+            callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+        ),
     ).fit()
     ray_total = time.perf_counter() - start
     ray_first = results[0].metrics_dataframe["timestamp"].iloc[0] - wall0

@@ -2,10 +2,11 @@
 
 from data_prep.config import PrepConfig
 from data_prep.embeddings import Embeddings, load_embeddings
-from data_prep.pipeline import ensure_raw_files, prepare, prepared_dir
+from data_prep.pipeline import DATA_ERRORS, ensure_raw_files, prepare, prepared_data, prepared_dir
 from data_prep.store import PreparedData, Split, load
 
 __all__ = [
+    "DATA_ERRORS",
     "Embeddings",
     "PrepConfig",
     "PreparedData",
@@ -14,5 +15,6 @@ __all__ = [
     "load",
     "load_embeddings",
     "prepare",
+    "prepared_data",
     "prepared_dir",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from data_prep.cli import ConfigError, help_text, parse_overrides
+from data_prep.cli import ConfigError, fail, help_text, parse_overrides
 from data_prep.config import PrepConfig
 
 STEPS = ("download", "parse", "prepare", "embeddings", "all")
@@ -33,8 +33,7 @@ def main(argv: list[str]) -> int:
         config = parse_overrides(PrepConfig, args)
         return _run(step, config)
     except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return fail(err, 1)
 
 
 def _run(step: str, config: PrepConfig) -> int:

@@ -9,6 +9,7 @@ names the key and the expected type for a bad value.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from typing import Any, TypeVar
@@ -18,6 +19,12 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A bad `key=value` argument; the message says what to write instead."""
+
+
+def fail(error: BaseException, code: int) -> int:
+    """Print a command's one-line error and return its exit code."""
+    print(f"error: {error}", file=sys.stderr)
+    return code
 
 
 def _convert(key: str, raw: str, hint: Any) -> Any:

@@ -24,7 +24,7 @@ from data_prep.download import sha256_of
 from data_prep.parse import find_files, parse, select_files
 from data_prep.sources import read_source
 from data_prep.split import split
-from data_prep.store import is_complete, write_dataset
+from data_prep.store import PreparedData, is_complete, load, write_dataset
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -77,6 +77,16 @@ def ensure_raw_files(config: PrepConfig) -> None:
     from data_prep.download import download
 
     download(config)
+
+
+# What preparing data can raise: parse, split and download errors, missing files.
+DATA_ERRORS = (ValueError, OSError, RuntimeError)
+
+
+def prepared_data(config: PrepConfig) -> PreparedData:
+    """What every command starts with: download when needed, prepare (cached), open."""
+    ensure_raw_files(config)
+    return load(prepare(config))
 
 
 def prepare(config: PrepConfig) -> Path:

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from data_prep import PrepConfig, ensure_raw_files, load, prepare
-from data_prep.cli import ConfigError, help_text, parse_overrides
+from data_prep import DATA_ERRORS, PrepConfig, prepared_data
+from data_prep.cli import ConfigError, fail, help_text, parse_overrides
 from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES, architecture, parse_params
 from qamodels.trainer import Trainer
@@ -45,14 +45,11 @@ def main(argv: list[str]) -> int:
     try:
         prep, config, params = split_args(argv)
     except (ConfigError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return fail(err, 2)
     try:
-        ensure_raw_files(prep)
-        data = load(prepare(prep))
-    except (ValueError, OSError, RuntimeError) as err:  # parse, split, download errors
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        data = prepared_data(prep)
+    except DATA_ERRORS as err:
+        return fail(err, 1)
     trainer = Trainer(config, data, params)
     print(f"{config.arch}: {trainer.parameter_count:,} parameters on {trainer.device}")
     result = trainer.fit()

@@ -22,8 +22,8 @@ from pathlib import Path
 import optuna
 import torch
 
-from data_prep import PreparedData, PrepConfig, ensure_raw_files, load, prepare
-from data_prep.cli import ConfigError, help_text, split_overrides
+from data_prep import DATA_ERRORS, PreparedData, PrepConfig, prepared_data
+from data_prep.cli import ConfigError, fail, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from qamodels.embedding import PRETRAINED_MODES
 from qamodels.spaces import define_space
@@ -149,14 +149,11 @@ def main(argv: list[str]) -> int:
         search = with_absolute_paths(search)
         validate(search, torch.cuda.device_count())
     except (ConfigError, SearchConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return fail(err, 2)
     try:
-        ensure_raw_files(prep)
-        data = load(prepare(prep))
-    except (ValueError, OSError, RuntimeError) as err:  # parse, split, download errors
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        data = prepared_data(prep)
+    except DATA_ERRORS as err:
+        return fail(err, 1)
     import ray
 
     if not ray.is_initialized():
@@ -168,11 +165,9 @@ def main(argv: list[str]) -> int:
         check_shared_storage(os.path.expanduser(search.storage_path))
         run_search(search, data)
     except SearchConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return fail(err, 2)
     except RuntimeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return fail(err, 1)
     return 0
 
 
