@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pyarrow.fs
+import ray
 import torch
 from ray import tune
 
@@ -78,7 +79,12 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
                 trainer.best_confusion, data.labels, f"{arch}: best epoch {epoch}"
             )
         writer.epoch(metrics, epoch, figure)
-        report = {**metrics, "arch": arch, "parameters": trainer.parameter_count}
+        report = {
+            **metrics,
+            "arch": arch,
+            "parameters": trainer.parameter_count,
+            "node_id": ray.get_runtime_context().get_node_id(),  # the node, not just its IP
+        }
         with tempfile.TemporaryDirectory() as directory:
             save_state(Path(directory))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
