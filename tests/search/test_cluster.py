@@ -176,7 +176,7 @@ class TwoNodes:
         out = subprocess.run(
             self.on_head(sys.executable, "-c", code), env=env, capture_output=True, text=True
         )
-        ids = eval_list(out.stdout) if out.returncode == 0 else []
+        ids = last_printed_list(out.stdout) if out.returncode == 0 else []
         return ids[0] if ids else ""
 
     def search(self, storage: Path, *extra: str) -> subprocess.Popen:
@@ -233,7 +233,7 @@ class TwoNodes:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def eval_list(text: str) -> list[str]:
+def last_printed_list(text: str) -> list[str]:
     import ast
 
     lines = [line for line in text.strip().splitlines() if line.startswith("[")]
