@@ -34,7 +34,7 @@ class SearchConfig:
     storage_path: str = "~/qatune_results"  # absolute (after ~); shared by all nodes on a cluster
     name: str = "qatune"
     address: str = ""  # a running Ray cluster (e.g. auto); empty: start Ray locally
-    resume: bool = False  # restore the interrupted experiment <storage_path>/<name>
+    resume: str = ""  # true: restore <storage_path>/<name>; or the experiment directory itself
     max_failures: int = 2  # retries of a failed trial (from its last checkpoint)
     embeddings: tuple[str, ...] = ("random", "frozen", "finetune")  # modes to search
     vectors: str = GLOVE_PACKAGE
@@ -46,6 +46,10 @@ class SearchConfig:
     @property
     def archs(self) -> list[str]:
         return list(ARCHITECTURES) if self.arch == "all" else self.arch.split(",")
+
+    @property
+    def resuming(self) -> bool:
+        return self.resume.lower() not in ("", "false", "0", "no")
 
     @property
     def mode(self) -> str:
@@ -69,9 +73,15 @@ def with_absolute_paths(config: SearchConfig) -> SearchConfig:
         return str(Path(os.path.expanduser(path)).absolute()) if path else path
 
     vectors = config.vectors if config.vectors == GLOVE_PACKAGE else absolute(config.vectors)
-    return dataclasses.replace(
+    config = dataclasses.replace(
         config, vectors=vectors, lm_checkpoint=absolute(config.lm_checkpoint)
     )
+    if config.resuming and config.resume.lower() not in ("true", "1", "yes"):
+        experiment = Path(absolute(config.resume))  # resume=<experiment dir>
+        config = dataclasses.replace(
+            config, storage_path=str(experiment.parent), name=experiment.name, resume="true"
+        )
+    return config
 
 
 def validate(config: SearchConfig, gpus_available: int) -> None:
@@ -109,8 +119,8 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
         raise SearchConfigError(f"scheduler={config.scheduler}: use asha or none")
     from ray import tune
 
-    if config.resume and not tune.Tuner.can_restore(str(config.experiment_path)):
+    if config.resuming and not tune.Tuner.can_restore(str(config.experiment_path)):
         raise SearchConfigError(
-            f"resume=true but {config.experiment_path} holds no experiment to restore: "
+            f"resume: {config.experiment_path} holds no experiment to restore: "
             "check storage_path= and name="
         )

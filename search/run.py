@@ -4,6 +4,7 @@
         valid_size=0.1 train_size=0.6 num_samples=24 max_epochs=8
     python -m search.run arch=dan,cnn_residual gpus_per_trial=0.25 max_concurrent=4
     python -m search.run ... resume=true              # continue an interrupted search
+    python -m search.run resume=~/qatune_results/qatune   # the same, by experiment directory
     python -m search.run --help                       # every key with its default
     tensorboard --logdir ~/qatune_results/qatune      # compare the trials
 
@@ -15,6 +16,8 @@ and best_model/ in the experiment directory <storage_path>/<name>.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -23,7 +26,7 @@ import optuna
 import torch
 
 from data_prep import DATA_ERRORS, PreparedData, PrepConfig, prepared_data
-from data_prep.cli import ConfigError, fail, help_text, split_overrides
+from data_prep.cli import ConfigError, as_dict, fail, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from qamodels.embedding import PRETRAINED_MODES
 from qamodels.spaces import define_space
@@ -32,6 +35,8 @@ from search.config import SearchConfig, SearchConfigError, validate, with_absolu
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.tensorboard import write_experiment
 from search.trainable import run_trial
+
+CONFIG_FILE = "qatune_config.json"
 
 # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
 # progress table (CLIReporter) needs the old output engine.
@@ -50,7 +55,7 @@ def make_tuner(search: SearchConfig, data: PreparedData):
         tune.with_parameters(run_trial, data=data, search=search),
         {"cpu": search.cpus_per_trial, "gpu": search.gpus_per_trial},
     )
-    if search.resume:
+    if search.resuming:
         return tune.Tuner.restore(
             str(search.experiment_path), trainable, resume_unfinished=True, resume_errored=True
         )
@@ -138,6 +143,33 @@ def run_search(search: SearchConfig, data: PreparedData):
     return results, board
 
 
+def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
+    """Saved with a new experiment, read back on resume: a resumed search runs with the same
+    data and settings whatever keys the resuming command repeats (only where Ray runs may
+    change: address, ray_cpus; and where the experiment is now)."""
+    saved = search.experiment_path / CONFIG_FILE
+    if not search.resuming:
+        search.experiment_path.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({"search": as_dict(search), "data": as_dict(prep)}, indent=1))
+        return search, prep
+    if not saved.is_file():
+        return search, prep
+
+    def load(cls, values: dict):
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    configs = json.loads(saved.read_text())
+    original = dataclasses.replace(
+        load(SearchConfig, configs["search"]),
+        resume="true",
+        storage_path=search.storage_path,  # where the experiment is now, if it moved
+        name=search.name,
+        address=search.address,
+        ray_cpus=search.ray_cpus,
+    )
+    return original, load(PrepConfig, configs["data"])
+
+
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
@@ -148,6 +180,7 @@ def main(argv: list[str]) -> int:
         prep, search = split_overrides(argv, PrepConfig, SearchConfig)
         search = with_absolute_paths(search)
         validate(search, torch.cuda.device_count())
+        search, prep = experiment_configs(search, prep)
     except (ConfigError, SearchConfigError) as err:
         return fail(err, 2)
     try:

@@ -84,8 +84,14 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
     before = finished_trials(experiment)
     assert 2 <= len(before) < TRIALS
 
+    # resume=<experiment dir> alone: the data config comes from the experiment.
     resumed = subprocess.run(
-        [*args, "resume=true"], cwd=REPO, env=env, capture_output=True, text=True, timeout=400
+        [sys.executable, "-m", "search.run", f"resume={experiment}", "ray_cpus=2"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     shutil.rmtree(ray_tmp, ignore_errors=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
