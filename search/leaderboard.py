@@ -78,7 +78,17 @@ def write_leaderboard(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: P
     rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
     table = markdown_table(board) if len(board) else "no results"
     epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0
-    text = f"# Leaderboard\n\n{table}\n\n{len(rows)} trials, {epochs} epochs in all.\n"
+    overall = ""
+    if len(board):
+        best = board.iloc[0]
+        overall = (
+            f"Best overall: {best['arch']} (trial {best['trial']}), valid accuracy "
+            f"{best['valid_accuracy']:.4f}, macro-F1 {best['valid_macro_f1']:.4f}.\n\n"
+        )
+    text = (
+        f"# Leaderboard\n\nBest trial per architecture, best first.\n\n{table}\n\n"
+        f"{overall}{len(rows)} trials, {epochs} epochs in all.\n"
+    )
     (experiment_dir / "leaderboard.md").write_text(text)
     return text
 

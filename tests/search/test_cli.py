@@ -29,6 +29,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["storage_path=results"], "storage_path=results is relative: Ray needs an absolute path"),
         (["gpus_per_trial=0.5"], "gpus_per_trial=0.5 but this machine has no GPU"),
         (["resume=true", "name=never_ran"], "holds no experiment to restore"),
+        (["vectors=/no/such.vec"], "vectors=/no/such.vec: no such file"),
+        (["lm_checkpoint=/no/lm.pt"], "lm_checkpoint=/no/lm.pt: no such file"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):

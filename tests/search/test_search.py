@@ -89,6 +89,51 @@ def test_leaderboard_and_exported_model(finished_search, prepared_sample):
     assert out.stdout.splitlines()[1].removeprefix("  -> ") in prepared_sample.labels
 
 
+def hparams_dashboard(logdir: Path):
+    """What TensorBoard's HParams dashboard shows for logdir: its experiment (the columns)
+    and its session groups (the rows), computed by the plugin's own backend."""
+    from tensorboard import context
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    provider = data_provider.MultiplexerDataProvider(multiplexer, str(logdir))
+    backend = backend_context.Context(
+        base_plugin.TBContext(logdir=str(logdir), multiplexer=multiplexer, data_provider=provider)
+    )
+    request = context.RequestContext()
+    metadata = backend.hparams_metadata(request, "")
+    experiment = backend.experiment_from_metadata(
+        request, "", True, metadata, backend.hparams_from_data_provider(request, "", None)
+    )
+    query = api_pb2.ListSessionGroupsRequest(
+        start_index=0,
+        slice_size=1000,
+        allowed_statuses=[api_pb2.STATUS_UNKNOWN, api_pb2.STATUS_SUCCESS, api_pb2.STATUS_RUNNING],
+    )
+    groups = list_session_groups.Handler(request, backend, "", query).run().session_groups
+    return experiment, groups
+
+
+def test_hparams_dashboard_lists_every_trial_with_all_its_parameters(finished_search):
+    config, results, _board = finished_search
+    experiment, groups = hparams_dashboard(config.experiment_path)
+    columns = {h.name for h in experiment.hparam_infos}
+    assert columns == {k for r in results for k in flatten(r.config)}  # every arch's params
+    assert len(groups) == len(results)
+    final = {Path(r.path).name: r.metrics_dataframe["valid_accuracy"].iloc[-1] for r in results}
+    for group in groups:
+        trial = group.name.split("/")[0]
+        assert set(group.hparams) == set(
+            flatten(next(r.config for r in results if Path(r.path).name == trial))
+        )
+        shown = {m.name.tag: m.value for m in group.metric_values}
+        assert shown["valid_accuracy"] == pytest.approx(final[trial])
+
+
 def test_tensorboard_holds_scalars_and_hparams_of_every_trial(finished_search):
     config, results, _board = finished_search
     union = set()
