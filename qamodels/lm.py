@@ -28,12 +28,9 @@ from qamodels.embedding import make_embedding
 
 
 @dataclass(frozen=True)
-class LMConfig:
-    embedding_dim: int = 128
-    hidden: int = 256
-    layers: int = 1
-    spatial_dropout: float = 0.1
-    lstm_dropout: float = 0.1
+class PretrainConfig:
+    """What every language-model pretraining shares (qamodels.lm, qamodels.mlm)."""
+
     epochs: int = 3
     batch_size: int = 128
     lr: float = 2e-3
@@ -43,6 +40,15 @@ class LMConfig:
     seed: int = 0
     device: str = "auto"
     out: str = "~/.qatune/lm.pt"
+
+
+@dataclass(frozen=True)
+class LMConfig(PretrainConfig):
+    embedding_dim: int = 128
+    hidden: int = 256
+    layers: int = 1
+    spatial_dropout: float = 0.1
+    lstm_dropout: float = 0.1
 
 
 class BiLanguageModel(nn.Module):
@@ -72,7 +78,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lm_sequences(data: PreparedData, config: LMConfig) -> tuple[DeviceSplit, DeviceSplit]:
+def lm_sequences(data: PreparedData, config: PretrainConfig) -> tuple[DeviceSplit, DeviceSplit]:
     """Unlabeled questions and answers as one set of sequences, split train / held-out."""
     unlabeled = data.unlabeled
     answers, answer_length = unlabeled.extra["answer_ids"], unlabeled.extra["answer_length"]
@@ -98,7 +104,7 @@ def lm_sequences(data: PreparedData, config: LMConfig) -> tuple[DeviceSplit, Dev
 
 
 @torch.no_grad()
-def perplexity(model: BiLanguageModel, heldout: DeviceSplit, batch_size: int) -> float:
+def perplexity(model: nn.Module, heldout: DeviceSplit, batch_size: int) -> float:
     model.eval()
     total, count = 0.0, 0
     for batch in iterate(heldout, batch_size):
@@ -108,10 +114,20 @@ def perplexity(model: BiLanguageModel, heldout: DeviceSplit, batch_size: int) ->
 
 
 def pretrain(data: PreparedData, config: LMConfig) -> dict:
-    """Train the language model; save the encoder checkpoint to config.out. Returns history."""
+    """Train the BiLSTM language model; save its encoder to config.out. Returns history."""
     torch.manual_seed(config.seed)
+    model = BiLanguageModel(len(data.vocab), config)
+    encoder_params = {"hidden": config.hidden, "layers": config.layers}
+    return fit_language_model(model, data, config, "bilstm", encoder_params)
+
+
+def fit_language_model(
+    model: nn.Module, data: PreparedData, config: PretrainConfig, kind: str, encoder_params: dict
+) -> dict:
+    """The pretraining loop of any model with `.loss(ids, mask)` and `.encoder`; saves the
+    encoder with its vocabulary, its kind (the classifier arch it fits) and its parameters."""
     train, heldout = lm_sequences(data, config)
-    model = BiLanguageModel(len(data.vocab), config).to(resolve_device(config.device))
+    model = model.to(resolve_device(config.device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     history = {"perplexity": [perplexity(model, heldout, config.batch_size)], "train_loss": []}
@@ -119,7 +135,7 @@ def pretrain(data: PreparedData, config: LMConfig) -> dict:
         model.train()
         losses = []
         batches = iterate(train, config.batch_size, shuffle=True, bucket=True, generator=generator)
-        for batch in tqdm(batches, desc=f"lm epoch {epoch + 1}", leave=False, mininterval=1):
+        for batch in tqdm(batches, desc=f"{kind} lm epoch {epoch + 1}", leave=False, mininterval=1):
             loss, _ = model.loss(batch.ids, batch.mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -128,12 +144,19 @@ def pretrain(data: PreparedData, config: LMConfig) -> dict:
             losses.append(loss.detach())
         history["train_loss"].append(float(torch.stack(losses).mean()))
         history["perplexity"].append(perplexity(model, heldout, config.batch_size))
-        print(f"lm epoch {epoch + 1}: held-out perplexity {history['perplexity'][-1]:.1f}")
+        print(f"{kind} lm epoch {epoch + 1}: held-out perplexity {history['perplexity'][-1]:.1f}")
     out = Path(config.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.cpu() for k, v in model.encoder.state_dict().items()}
     torch.save(
-        {"encoder": state, "config": asdict(config), "vocab": data.vocab, "history": history},
+        {
+            "kind": kind,
+            "encoder": state,
+            "encoder_params": encoder_params,
+            "config": asdict(config),
+            "vocab": data.vocab,
+            "history": history,
+        },
         out,
     )
     return history
@@ -150,11 +173,11 @@ def load_lm(path: str, vocab: list[str]) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    from data_prep import PrepConfig, load, prepare
+    from data_prep import PrepConfig, prepared_data
     from data_prep.cli import split_overrides
 
     prep, lm = split_overrides(argv, PrepConfig, LMConfig)
-    history = pretrain(load(prepare(prep)), lm)
+    history = pretrain(prepared_data(prep), lm)
     print(f"perplexity by epoch: {[round(p, 1) for p in history['perplexity']]}; saved {lm.out}")
 
 

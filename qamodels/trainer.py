@@ -55,8 +55,12 @@ def subset(split: Split, rows: int, seed: int) -> Split:
     return Split(split.ids[index], split.mask[index], split.length[index], split.label[index])
 
 
-def build_classifier(config: TrainConfig, data: PreparedData, params: dict) -> torch.nn.Module:
-    """The model in its embedding mode; a bilstm with an LM checkpoint takes its encoder."""
+def build_classifier(
+    config: TrainConfig, data: PreparedData, params: dict
+) -> tuple[torch.nn.Module, dict]:
+    """The model in its embedding mode. With an LM checkpoint every architecture takes its
+    embedding; the architecture it was pretrained for (bilstm: qamodels.lm, transformer:
+    qamodels.mlm) takes the whole encoder."""
     weights, lm = None, None
     if config.embedding in PRETRAINED_MODES:
         weights = torch.from_numpy(load_embeddings(data, config.vectors).matrix)
@@ -65,13 +69,13 @@ def build_classifier(config: TrainConfig, data: PreparedData, params: dict) -> t
             raise ValueError(f"embedding={config.embedding} needs lm_checkpoint=<path>")
         lm = load_lm(config.lm_checkpoint, data.vocab)
         weights = lm["encoder"]["embedding.weight"]
-        if config.arch == "bilstm":
-            params = {**params, "hidden": lm["config"]["hidden"], "layers": lm["config"]["layers"]}
+        if lm["kind"] == config.arch:  # the same encoder: the classifier takes all of it
+            params = {**params, **lm["encoder_params"]}
     embedding = make_embedding(len(data.vocab), config.embedding_dim, config.embedding, weights)
     model = build_model(config.arch, embedding, len(data.labels), params)
-    if lm is not None and config.arch == "bilstm":
+    if lm is not None and lm["kind"] == config.arch:
         model.encoder.load_state_dict(lm["encoder"])
-    return model
+    return model, check_params(config.arch, params)
 
 
 class Trainer:
@@ -79,8 +83,8 @@ class Trainer:
         self.config, self.data = config, data
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        self.params = check_params(config.arch, params or {})
-        self.model = build_classifier(config, data, self.params).to(self.device)
+        model, self.params = build_classifier(config, data, check_params(config.arch, params or {}))
+        self.model = model.to(self.device)
         train = subset(data.train, config.max_train_rows, config.seed)
         self.train_split = DeviceSplit.from_split(train, self.device)
         self.valid_split = DeviceSplit.from_split(data.valid, self.device)

@@ -1,4 +1,8 @@
-"""A small Transformer encoder with a key padding mask and masked pooling."""
+"""A small Transformer encoder with a key padding mask and masked pooling.
+
+The encoder stack (embedding, positions, layers) is its own module so that the masked
+language model (qamodels.mlm) pretrains exactly what the classifier starts from.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,37 @@ DEFAULTS = dict(
     norm="layer",
     max_positions=512,
 )
+ENCODER_KEYS = ("d_model", "heads", "layers", "ff_mult", "attn_dropout", "max_positions")
+
+
+class TransformerEncoder(nn.Module):
+    """Token ids -> contextual states (b, t, d_model); pads are keys no token attends to."""
+
+    def __init__(
+        self,
+        embedding: nn.Embedding,
+        d_model: int,
+        heads: int,
+        layers: int,
+        ff_mult: int,
+        attn_dropout: float,
+        max_positions: int,
+    ):
+        super().__init__()
+        self.embedding = embedding
+        dim = embedding.embedding_dim
+        self.project = nn.Linear(dim, d_model) if dim != d_model else nn.Identity()
+        self.positions = nn.Embedding(max_positions, d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, ff_mult * d_model, attn_dropout, batch_first=True, norm_first=True
+        )
+        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.final_norm = nn.LayerNorm(d_model)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.project(self.embedding(ids)) + self.positions(positions)
+        return self.final_norm(self.layers(x, src_key_padding_mask=~mask))
 
 
 class TransformerClassifier(nn.Module):
@@ -27,19 +62,7 @@ class TransformerClassifier(nn.Module):
         super().__init__()
         p = {**DEFAULTS, **params}
         self.embedding = embedding
-        dim = embedding.embedding_dim
-        self.project = nn.Linear(dim, p["d_model"]) if dim != p["d_model"] else nn.Identity()
-        self.positions = nn.Embedding(p["max_positions"], p["d_model"])
-        layer = nn.TransformerEncoderLayer(
-            p["d_model"],
-            p["heads"],
-            p["ff_mult"] * p["d_model"],
-            p["attn_dropout"],
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(layer, p["layers"], enable_nested_tensor=False)
-        self.final_norm = nn.LayerNorm(p["d_model"])
+        self.encoder = TransformerEncoder(embedding, **{k: p[k] for k in ENCODER_KEYS})
         self.pooling = p["pooling"]
         self.head = ClassifierHead(
             pooled_width(p["d_model"], self.pooling),
@@ -51,7 +74,4 @@ class TransformerClassifier(nn.Module):
         )
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        positions = torch.arange(ids.shape[1], device=ids.device)
-        x = self.project(self.embedding(ids)) + self.positions(positions)
-        x = self.final_norm(self.encoder(x, src_key_padding_mask=~mask))
-        return self.head(pool(x, mask, self.pooling))
+        return self.head(pool(self.encoder(ids, mask), mask, self.pooling))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
 from qamodels.lm import LMConfig, pretrain
 from qamodels.optim import layer_groups
@@ -71,3 +72,42 @@ def test_gradual_unfreezing_and_discriminative_rates(prepared_sample, lm_checkpo
         [False, False, True, True],  # epoch 2: + the top LSTM layer
         [False, True, True, True],  # epoch 3: + the next one down
     ]
+
+
+def test_masked_lm_perplexity_falls_and_transformer_starts_from_it(prepared_sample, tmp_path):
+    from qamodels.mlm import MLMConfig
+    from qamodels.mlm import pretrain as pretrain_mlm
+
+    out = tmp_path / "mlm.pt"
+    config = MLMConfig(
+        embedding_dim=32,
+        d_model=32,
+        heads=2,
+        layers=2,
+        epochs=2,
+        max_rows=1500,
+        lr=3e-3,
+        out=str(out),
+    )
+    before, first, second = pretrain_mlm(prepared_sample, config)["perplexity"]
+    assert second < first < before / 2
+    classifier = Trainer(
+        TrainConfig(
+            arch="transformer", embedding="lm_frozen", lm_checkpoint=str(out), device="cpu"
+        ),
+        prepared_sample,
+    )
+    pretrained = torch.load(out, weights_only=True)
+    assert pretrained["kind"] == "transformer"
+    state = classifier.model.encoder.state_dict()
+    assert set(state) == set(pretrained["encoder"])
+    for name, tensor in pretrained["encoder"].items():
+        assert torch.equal(state[name], tensor), name
+    assert classifier.params["d_model"] == 32 and classifier.params["layers"] == 2
+    # The exported model records the encoder's real shape and loads back.
+    run = classifier.save_run(tmp_path / "run", classifier.fit())
+    model, _ = load_model(run)
+    ids = torch.from_numpy(prepared_sample.valid.ids[:16].astype("int64"))
+    mask = torch.from_numpy(prepared_sample.valid.mask[:16].astype(bool))
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids, mask), classifier.model.eval()(ids, mask))

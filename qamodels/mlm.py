@@ -1,0 +1,91 @@
+"""Masked language model for the Transformer, pretrained on the unlabeled questions and answers.
+
+    python -m qamodels.mlm raw_dir=../shared/data/amazon_qa categories=all valid_size=0.1 \
+        train_size=0.6 epochs=3 d_model=128 layers=2 out=~/.qatune/mlm.pt
+    python -m qamodels.train arch=transformer embedding=lm_finetune \
+        lm_checkpoint=~/.qatune/mlm.pt ...
+
+15% of the real tokens are chosen; of those 80% become UNK (the vocabulary has no mask token
+of its own, and UNK already means "unknown word"), 10% a random token, 10% stay; the encoder
+(qamodels.transformer.TransformerEncoder) learns to predict the originals. Held-out perplexity
+is over the chosen tokens, with the same choices every evaluation.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from data_prep.store import PreparedData
+from data_prep.tokenize import UNK
+from qamodels.embedding import make_embedding
+from qamodels.lm import PretrainConfig, fit_language_model
+from qamodels.transformer import ENCODER_KEYS, TransformerEncoder
+
+
+@dataclass(frozen=True)
+class MLMConfig(PretrainConfig):
+    embedding_dim: int = 128
+    d_model: int = 128
+    heads: int = 4
+    layers: int = 2
+    ff_mult: int = 2
+    attn_dropout: float = 0.1
+    max_positions: int = 512
+    mask_share: float = 0.15
+    lr: float = 1e-3
+    out: str = "~/.qatune/mlm.pt"
+
+
+class MaskedLanguageModel(nn.Module):
+    def __init__(self, vocab_size: int, config: MLMConfig):
+        super().__init__()
+        embedding = make_embedding(vocab_size, config.embedding_dim, "random")
+        self.encoder = TransformerEncoder(
+            embedding, **{k: getattr(config, k) for k in ENCODER_KEYS}
+        )
+        self.predict = nn.Linear(config.d_model, vocab_size)
+        self.mask_share = config.mask_share
+
+    def corrupt(self, ids: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None):
+        """(corrupted ids, chosen positions): BERT's 80/10/10 recipe over real tokens."""
+        draw = torch.rand(ids.shape, generator=generator).to(ids.device)
+        how = torch.rand(ids.shape, generator=generator).to(ids.device)
+        chosen = (draw < self.mask_share) & mask
+        chosen[:, 0] |= ~chosen.any(1) & mask[:, 0]  # every sequence predicts something
+        random_ids = torch.randint(2, self.predict.out_features, ids.shape, generator=generator)
+        corrupted = torch.where(chosen & (how < 0.8), UNK, ids)
+        corrupted = torch.where(chosen & (how >= 0.8) & (how < 0.9), random_ids.to(ids), corrupted)
+        return corrupted, chosen
+
+    def loss(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+        # Evaluation draws the same choices every time, so perplexities are comparable.
+        generator = None if self.training else torch.Generator().manual_seed(ids.shape[1])
+        corrupted, chosen = self.corrupt(ids, mask, generator)
+        logits = self.predict(self.encoder(corrupted, mask)[chosen])
+        return F.cross_entropy(logits, ids[chosen]), int(chosen.sum())
+
+
+def pretrain(data: PreparedData, config: MLMConfig) -> dict:
+    """Train the masked LM; save its encoder to config.out. Returns history."""
+    torch.manual_seed(config.seed)
+    model = MaskedLanguageModel(len(data.vocab), config)
+    encoder_params = {k: getattr(config, k) for k in ENCODER_KEYS}
+    return fit_language_model(model, data, config, "transformer", encoder_params)
+
+
+def main(argv: list[str]) -> None:
+    from data_prep import PrepConfig, prepared_data
+    from data_prep.cli import split_overrides
+
+    prep, mlm = split_overrides(argv, PrepConfig, MLMConfig)
+    history = pretrain(prepared_data(prep), mlm)
+    print(f"perplexity by epoch: {[round(p, 1) for p in history['perplexity']]}; saved {mlm.out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
