@@ -172,14 +172,27 @@ def load_lm(path: str, vocab: list[str]) -> dict:
     return checkpoint
 
 
-def main(argv: list[str]) -> None:
-    from data_prep import PrepConfig, prepared_data
-    from data_prep.cli import split_overrides
+def run_cli(argv: list[str], config_class: type, pretrain_fn) -> int:
+    """`python -m qamodels.lm|mlm key=value ...`: data keys and pretraining keys."""
+    from data_prep import DATA_ERRORS, PrepConfig, prepared_data
+    from data_prep.cli import ConfigError, fail, help_text, split_overrides
 
-    prep, lm = split_overrides(argv, PrepConfig, LMConfig)
-    history = pretrain(prepared_data(prep), lm)
-    print(f"perplexity by epoch: {[round(p, 1) for p in history['perplexity']]}; saved {lm.out}")
+    if any(a in ("-h", "--help") for a in argv):
+        print(help_text(config_class, "pretraining keys:"))
+        return 0
+    try:
+        prep, config = split_overrides(argv, PrepConfig, config_class)
+        data = prepared_data(prep)
+    except ConfigError as err:
+        return fail(err, 2)
+    except DATA_ERRORS as err:
+        return fail(err, 1)
+    history = pretrain_fn(data, config)
+    print(
+        f"perplexity by epoch: {[round(p, 1) for p in history['perplexity']]}; saved {config.out}"
+    )
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_cli(sys.argv[1:], LMConfig, pretrain))

@@ -23,7 +23,7 @@ from torch import nn
 from data_prep.store import PreparedData
 from data_prep.tokenize import UNK
 from qamodels.embedding import make_embedding
-from qamodels.lm import PretrainConfig, fit_language_model
+from qamodels.lm import PretrainConfig, fit_language_model, run_cli
 from qamodels.transformer import ENCODER_KEYS, TransformerEncoder
 
 
@@ -78,14 +78,5 @@ def pretrain(data: PreparedData, config: MLMConfig) -> dict:
     return fit_language_model(model, data, config, "transformer", encoder_params)
 
 
-def main(argv: list[str]) -> None:
-    from data_prep import PrepConfig, prepared_data
-    from data_prep.cli import split_overrides
-
-    prep, mlm = split_overrides(argv, PrepConfig, MLMConfig)
-    history = pretrain(prepared_data(prep), mlm)
-    print(f"perplexity by epoch: {[round(p, 1) for p in history['perplexity']]}; saved {mlm.out}")
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_cli(sys.argv[1:], MLMConfig, pretrain))
