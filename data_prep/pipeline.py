@@ -107,7 +107,7 @@ def prepare(config: PrepConfig) -> Path:
     )
     train_lengths = np.array([len(t) for t in tokens["train"]])
     max_len = tok.choose_max_length(train_lengths, config.max_length, config.length_percentile)
-    labels = sorted(set(parts["train"]["category"]) | set(parts["valid"]["category"]))
+    labels = sorted(set().union(*(set(frame["category"]) for frame in parts.values())))
     label_index = {name: i for i, name in enumerate(labels)}
     columns, unk = {}, {}
     for name, frame in parts.items():
