@@ -108,16 +108,27 @@ def as_dict(config: Any) -> dict[str, Any]:
     }
 
 
-def split_overrides(args: typing.Sequence[str], *classes: type) -> tuple:
+def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = False) -> tuple:
     """Route each `key=value` to the first config class that has the key; one instance each.
-    An unknown key is an error that lists the keys of every class."""
+    An unknown key is an error that lists the keys of every class, unless `rest`: then the
+    unrouted arguments come last in the result (e.g. an architecture's own parameters)."""
     names = [[f.name for f in dataclasses.fields(c)] for c in classes]
     routed: list[list[str]] = [[] for _ in classes]
+    unrouted: list[str] = []
     for arg in args:
         key = arg.split("=", 1)[0].strip().lstrip("-").replace("-", "_")
         owner = next((i for i, keys in enumerate(names) if key in keys), None)
-        if owner is None or "=" not in arg:
+        if owner is not None and "=" in arg:
+            routed[owner].append(arg)
+        elif rest:
+            unrouted.append(arg)
+        else:
             valid = ", ".join(k for keys in names for k in keys)
             raise ConfigError(f"unknown key or not key=value: {arg!r}; valid keys: {valid}")
-        routed[owner].append(arg)
-    return tuple(parse_overrides(c, a) for c, a in zip(classes, routed, strict=True))
+    configs = tuple(parse_overrides(c, a) for c, a in zip(classes, routed, strict=True))
+    return (*configs, unrouted) if rest else configs
+
+
+def from_dict(cls: type[T], values: dict[str, Any]) -> T:
+    """The inverse of as_dict (lists back to tuples)."""
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

@@ -10,29 +10,21 @@ Writes the run directory: model.pt, metrics.json, history.csv and PNG plots.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from data_prep import DATA_ERRORS, PrepConfig, prepared_data
-from data_prep.cli import ConfigError, fail, help_text, parse_overrides
+from data_prep.cli import ConfigError, fail, help_text, split_overrides
 from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES, architecture, parse_params
 from qamodels.trainer import Trainer
 
 
 def split_args(argv: list[str]) -> tuple[PrepConfig, TrainConfig, dict]:
-    prep_keys = {f.name for f in dataclasses.fields(PrepConfig)}
-    train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
-    prep_args, train_args, arch_args = [], [], []
-    for arg in argv:
-        key = arg.split("=", 1)[0]
-        target = prep_args if key in prep_keys else train_args if key in train_keys else arch_args
-        target.append(arg)
-    train = parse_overrides(TrainConfig, train_args)
+    prep, train, arch_args = split_overrides(argv, PrepConfig, TrainConfig, rest=True)
     architecture(train.arch)
-    return parse_overrides(PrepConfig, prep_args), train, parse_params(train.arch, arch_args)
+    return prep, train, parse_params(train.arch, arch_args)
 
 
 def main(argv: list[str]) -> int:

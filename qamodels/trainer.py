@@ -83,7 +83,7 @@ class Trainer:
         self.config, self.data = config, data
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        model, self.params = build_classifier(config, data, check_params(config.arch, params or {}))
+        model, self.params = build_classifier(config, data, params or {})
         self.model = model.to(self.device)
         train = subset(data.train, config.max_train_rows, config.seed)
         self.train_split = DeviceSplit.from_split(train, self.device)

@@ -26,7 +26,7 @@ import optuna
 import torch
 
 from data_prep import DATA_ERRORS, PreparedData, PrepConfig, prepared_data
-from data_prep.cli import ConfigError, as_dict, fail, help_text, split_overrides
+from data_prep.cli import ConfigError, as_dict, fail, from_dict, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from qamodels.embedding import PRETRAINED_MODES
 from qamodels.spaces import define_space
@@ -155,19 +155,16 @@ def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
     if not saved.is_file():
         return search, prep
 
-    def load(cls, values: dict):
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-
     configs = json.loads(saved.read_text())
     original = dataclasses.replace(
-        load(SearchConfig, configs["search"]),
+        from_dict(SearchConfig, configs["search"]),
         resume="true",
         storage_path=search.storage_path,  # where the experiment is now, if it moved
         name=search.name,
         address=search.address,
         ray_cpus=search.ray_cpus,
     )
-    return original, load(PrepConfig, configs["data"])
+    return original, from_dict(PrepConfig, configs["data"])
 
 
 def main(argv: list[str]) -> int:

@@ -48,3 +48,13 @@ def lm_checkpoint(prepared_sample, tmp_path_factory) -> str:
     config = LMConfig(embedding_dim=32, hidden=32, layers=2, epochs=1, max_rows=600, out=str(out))
     pretrain(prepared_sample, config)
     return str(out)
+
+
+def first_rows(split, rows: int):
+    """The first `rows` items of a prepared split as one untrimmed batch (ids, mask, label),
+    built the way the trainer builds batches."""
+    import torch
+
+    from qamodels.batches import DeviceSplit
+
+    return DeviceSplit.from_split(split, "cpu").batch(torch.arange(rows), trim=False)

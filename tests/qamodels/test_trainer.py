@@ -12,7 +12,7 @@ import torch
 from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import REPO, SHARED_DATA, first_rows
 
 
 def quick(**overrides) -> TrainConfig:
@@ -44,11 +44,12 @@ def test_run_directory_and_best_epoch_restore(prepared_sample, tmp_path):
     checkpoint = torch.load(run / "model.pt", weights_only=True)
     assert checkpoint["labels"] == prepared_sample.labels
     model, _ = load_model(run)
-    batch = torch.from_numpy(prepared_sample.valid.ids[:64].astype("int64"))
-    mask = torch.from_numpy(prepared_sample.valid.mask[:64].astype(bool))
+    batch = first_rows(prepared_sample.valid, 64)
     trainer.model.eval()
     with torch.no_grad():
-        torch.testing.assert_close(model(batch, mask), trainer.model(batch, mask))
+        torch.testing.assert_close(
+            model(batch.ids, batch.mask), trainer.model(batch.ids, batch.mask)
+        )
 
 
 def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tmp_path):

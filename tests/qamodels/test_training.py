@@ -11,13 +11,13 @@ from qamodels.embedding import MODES
 from qamodels.optim import make_optimizer
 from qamodels.registry import ARCHITECTURES
 from qamodels.trainer import Trainer, build_classifier
+from tests.conftest import first_rows
 from tests.qamodels.test_masking import SMALL
 
 
 def small_batch(data, rows: int = 32):
-    ids = torch.from_numpy(data.train.ids[:rows].astype("int64"))
-    mask = torch.from_numpy(data.train.mask[:rows].astype(bool))
-    return ids, mask, torch.from_numpy(data.train.label[:rows].astype("int64"))
+    batch = first_rows(data.train, rows)
+    return batch.ids, batch.mask, batch.label
 
 
 @pytest.mark.parametrize("mode", MODES)

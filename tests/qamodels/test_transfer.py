@@ -9,6 +9,7 @@ from qamodels.config import TrainConfig
 from qamodels.lm import LMConfig, pretrain
 from qamodels.optim import layer_groups
 from qamodels.trainer import Trainer
+from tests.conftest import first_rows
 
 
 def test_perplexity_falls_during_pretraining(prepared_sample, tmp_path):
@@ -107,7 +108,8 @@ def test_masked_lm_perplexity_falls_and_transformer_starts_from_it(prepared_samp
     # The exported model records the encoder's real shape and loads back.
     run = classifier.save_run(tmp_path / "run", classifier.fit())
     model, _ = load_model(run)
-    ids = torch.from_numpy(prepared_sample.valid.ids[:16].astype("int64"))
-    mask = torch.from_numpy(prepared_sample.valid.mask[:16].astype(bool))
+    batch = first_rows(prepared_sample.valid, 16)
     with torch.no_grad():
-        torch.testing.assert_close(model(ids, mask), classifier.model.eval()(ids, mask))
+        torch.testing.assert_close(
+            model(batch.ids, batch.mask), classifier.model.eval()(batch.ids, batch.mask)
+        )
