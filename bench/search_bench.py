@@ -40,7 +40,7 @@ def overhead(data, storage: str, epochs: int) -> tuple[float, float, float, floa
         TrainConfig(arch="dan", epochs=epochs, lr=3e-3, batch_size=128, progress=False), data
     )
     first = []
-    trainer.fit(on_epoch=lambda m, s: first.append(time.perf_counter()) if not first else None)
+    trainer.fit(on_epoch=lambda end: first.append(time.perf_counter()) if not first else None)
     direct_first, direct_total = first[0] - start, time.perf_counter() - start
     search = SearchConfig(max_epochs=epochs, storage_path=storage, patience=epochs)
     trainable = tune.with_parameters(run_trial, data=data, search=search)

@@ -34,6 +34,11 @@ class PrepConfig:
     # Split: counts, or fractions of all rows when below 1; the rest is unlabeled.
     valid_size: float = 50_000
     train_size: float = 250_000
+    # The held-out test split: no trial, scheduler, searcher or early stopping sees it; only
+    # the final scores of the chosen models. A count or a fraction, like the sizes above.
+    test_size: float = 0.1
+    # A file with an official test set instead (same columns as source=); test_size is unused.
+    test_source: str = ""
     split_seed: int = 0
     # Tokenization and vocabulary.
     vocab_from: str = "train"  # or "train+unlabeled"

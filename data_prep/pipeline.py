@@ -27,13 +27,14 @@ from data_prep.split import split
 from data_prep.store import PreparedData, is_complete, load, write_dataset
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a held-out test split
 
 
 def source_files(config: PrepConfig) -> list[Path]:
+    test = [Path(config.test_source).expanduser().absolute()] if config.test_source else []
     if config.source:
-        return [Path(config.source).expanduser().absolute()]
-    return select_files(find_files(config.raw_path), config.categories)
+        return [Path(config.source).expanduser().absolute(), *test]
+    return select_files(find_files(config.raw_path), config.categories) + test
 
 
 def dataset_key(config: PrepConfig) -> tuple[str, dict[str, str]]:
@@ -53,6 +54,20 @@ def load_rows(config: PrepConfig) -> pd.DataFrame:
     if config.source:
         return read_source(config)
     rows, _report = parse(config)
+    return rows
+
+
+def load_test_rows(config: PrepConfig, known: set[str]) -> pd.DataFrame | None:
+    """The official test set of test_source=, whose labels must all be known classes."""
+    if not config.test_source:
+        return None
+    rows = read_source(config, config.test_source)
+    unknown = sorted(set(rows["category"]) - known)
+    if unknown:
+        raise ValueError(
+            f"test_source={config.test_source}: labels {unknown[:10]} are not in source= "
+            f"(classes: {sorted(known)[:20]}); a model cannot predict a class it never saw"
+        )
     return rows
 
 
@@ -97,7 +112,8 @@ def prepare(config: PrepConfig) -> Path:
         log.info("reusing prepared dataset %s", target)
         return target
     start = time.perf_counter()
-    parts = split(load_rows(config), config)
+    rows = load_rows(config)
+    parts = split(rows, config, load_test_rows(config, set(rows["category"])))
     tokens = {name: tok.tokenize_all(frame["question"], name) for name, frame in parts.items()}
     vocab_sources = [tokens["train"]] + (
         [tokens["unlabeled"]] if config.vocab_from == "train+unlabeled" else []

@@ -1,8 +1,10 @@
-"""Step 3: a stratified, seeded split into valid / train / unlabeled.
+"""Step 3: a stratified, seeded split into valid / test / train / unlabeled.
 
 Sizes are row counts, or fractions of all rows when below 1. Every class gets its share of
-valid and train (largest remainder rounding, so the totals are exact); the rest is unlabeled
-and keeps its question and answer text for language-model pretraining.
+valid, test and train (largest remainder rounding, so the totals are exact); the rest is
+unlabeled and keeps its question and answer text for language-model pretraining. The test
+split is held out: only the final scores of the chosen models read it. With an official test
+set (`test_source=`) those rows are the test split and test_size is unused.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ class SplitError(ValueError):
 
 
 def resolve_size(size: float, total: int, name: str) -> int:
-    if size < 0:
-        raise SplitError(f"{name}={size}: must be a count >= 1 or a fraction in (0, 1)")
+    if size < 0 or (size >= 1 and size != int(size)):
+        raise SplitError(f"{name}={size:g}: must be a whole count >= 1 or a fraction in (0, 1)")
     return int(round(size * total)) if size < 1 else int(size)
 
 
@@ -32,31 +34,47 @@ def _allocate(class_counts: np.ndarray, total: int) -> np.ndarray:
     return np.minimum(shares, class_counts)
 
 
-def split(rows: pd.DataFrame, config: PrepConfig) -> dict[str, pd.DataFrame]:
+def split(
+    rows: pd.DataFrame, config: PrepConfig, test_rows: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """valid, test, train and unlabeled frames; `test_rows` (an official test set) replace
+    the drawn test split."""
     total = len(rows)
-    n_valid = resolve_size(config.valid_size, total, "valid_size")
-    n_train = resolve_size(config.train_size, total, "train_size")
-    if n_valid + n_train > total:
+    sizes = {
+        "valid": resolve_size(config.valid_size, total, "valid_size"),
+        "test": 0 if test_rows is not None else resolve_size(config.test_size, total, "test_size"),
+        "train": resolve_size(config.train_size, total, "train_size"),
+    }
+    if sum(sizes.values()) > total:
+        asked = " + ".join(str(n) for n in sizes.values())
         raise SplitError(
-            f"valid_size={config.valid_size:g} and train_size={config.train_size:g} ask for "
-            f"{n_valid} + {n_train} = {n_valid + n_train} rows, but only {total} rows remain "
-            "after filtering. Ask for fewer rows or fractions (e.g. valid_size=0.1 "
-            "train_size=0.6), or add categories/files; sizes are never shrunk silently."
+            f"valid_size={config.valid_size:g}, test_size={config.test_size:g} and "
+            f"train_size={config.train_size:g} ask for {asked} = {sum(sizes.values())} rows, "
+            f"but only {total} rows remain after filtering. Ask for fewer rows or fractions "
+            "(e.g. valid_size=0.1 test_size=0.1 train_size=0.6), or add categories/files; "
+            "sizes are never shrunk silently."
         )
-    if n_valid < 1 or n_train < 1:
-        raise SplitError(f"valid ({n_valid}) and train ({n_train}) need at least one row each")
+    if sizes["valid"] < 1 or sizes["train"] < 1 or (test_rows is None and sizes["test"] < 1):
+        raise SplitError(f"valid, test and train need at least one row each; sizes: {sizes}")
     rng = np.random.default_rng(config.split_seed)
     labels = rows["category"].to_numpy()
     classes, counts = np.unique(labels, return_counts=True)
-    valid_share = _allocate(counts, n_valid)
-    train_share = _allocate(counts - valid_share, n_train)
-    parts: dict[str, list[np.ndarray]] = {"valid": [], "train": [], "unlabeled": []}
-    for cls, n_v, n_t in zip(classes, valid_share, train_share, strict=True):
+    left = counts.copy()
+    shares = {}
+    for name, n in sizes.items():
+        shares[name] = _allocate(left, n)
+        left = left - shares[name]
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in (*sizes, "unlabeled")}
+    for i, cls in enumerate(classes):
         members = rng.permutation(np.flatnonzero(labels == cls))
-        parts["valid"].append(members[:n_v])
-        parts["train"].append(members[n_v : n_v + n_t])
-        parts["unlabeled"].append(members[n_v + n_t :])
-    return {
+        for name in sizes:
+            parts[name].append(members[: shares[name][i]])
+            members = members[shares[name][i] :]
+        parts["unlabeled"].append(members)
+    frames = {
         name: rows.iloc[rng.permutation(np.concatenate(idx))].reset_index(drop=True)
         for name, idx in parts.items()
     }
+    if test_rows is not None:
+        frames["test"] = test_rows.reset_index(drop=True)
+    return frames

@@ -1,7 +1,7 @@
 """Steps 5 and 6: write a prepared dataset as Arrow IPC files, and open it memory-mapped.
 
 A prepared dataset is one directory `<data_dir>/prepared/<key>/`:
-    train.arrow valid.arrow unlabeled.arrow  ids, mask (fixed length), length, label, text
+    train.arrow valid.arrow test.arrow unlabeled.arrow  ids, mask, length, label, text
     vocab.txt labels.json meta.json          vocabulary, class names, counts/stats/config
 It is written under a temporary name and renamed when complete, so an interrupted prep never
 leaves a directory that looks complete. Opening it maps the files: the token ids are numpy
@@ -10,6 +10,7 @@ views of the mapped Arrow buffers (zero-copy), small enough to ship through Ray'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-SPLITS = ("train", "valid", "unlabeled")
+SPLITS = ("train", "valid", "test", "unlabeled")
 
 
 def fixed_list(matrix: np.ndarray) -> pa.FixedSizeListArray:
@@ -68,9 +69,18 @@ def is_complete(path: Path) -> bool:
 
 
 def _matrix(column: pa.ChunkedArray) -> np.ndarray:
+    width = column.type.list_size
+    if column.num_chunks == 0:
+        return np.zeros((0, width), dtype=column.type.value_type.to_pandas_dtype())
     chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    width = chunk.type.list_size
     return chunk.flatten().to_numpy(zero_copy_only=True).reshape(-1, width)
+
+
+def _vector(column: pa.ChunkedArray) -> np.ndarray:
+    if column.num_chunks == 0:  # an empty split is written with no record batch
+        return np.zeros(0, dtype=column.type.to_pandas_dtype())
+    chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return chunk.to_numpy(zero_copy_only=True)
 
 
 @dataclass
@@ -105,7 +115,7 @@ def read_split(path: Path) -> Split:
     numeric = {
         name: _matrix(table[name])
         if pa.types.is_fixed_size_list(table.schema.field(name).type)
-        else table[name].chunk(0).to_numpy(zero_copy_only=True)
+        else _vector(table[name])
         for name in table.column_names
         if not pa.types.is_string(table.schema.field(name).type)
         and not pa.types.is_large_string(table.schema.field(name).type)
@@ -129,11 +139,16 @@ class PreparedData:
     meta: dict
     train: Split
     valid: Split
+    test: Split | None  # None in what trials receive: the held-out split never reaches them
     unlabeled: Split
 
     @property
     def max_length(self) -> int:
         return int(self.train.ids.shape[1])
+
+    def without_test(self) -> PreparedData:
+        """What trials, pretraining and early stopping get: everything but the test split."""
+        return dataclasses.replace(self, test=None)
 
     def texts(self, split: str, column: str = "question") -> list[str]:
         return read_texts(Path(self.path) / f"{split}.arrow", column)

@@ -64,6 +64,12 @@ def encode(token_lists: Sequence[Sequence[str]], vocab: Sequence[str], max_lengt
     return Encoded(ids, length.astype(np.int32), int((flat == UNK).sum()), len(flat))
 
 
+def encode_texts(texts: Sequence[str], vocab: Sequence[str], max_length: int) -> Encoded:
+    """New text as the prepared splits hold it: lowercased (as parse and sources do),
+    tokenized and encoded with the dataset's vocabulary (prediction, evaluation)."""
+    return encode(tokenize_all([t.lower() for t in texts], desc="encode"), vocab, max_length)
+
+
 def choose_max_length(lengths: np.ndarray, max_length: int, percentile: float) -> int:
     if max_length > 0:
         return max_length

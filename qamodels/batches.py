@@ -1,8 +1,10 @@
 """Batches straight from the prepared tensors: one index per batch, no per-item Python.
 
 The whole split is moved to the training device once; each epoch draws a permutation and
-slices it. With `bucket=True` items of similar length share a batch (sorted within chunks of
-`bucket_chunk` batches, batch order shuffled) and `trim=True` cuts each batch to its longest
+slices it. Batch order and trimming are planned on the host from a host copy of the lengths,
+so producing a batch never waits for the device (no host sync per step on a GPU). With
+`bucket=True` items of similar length share a batch (sorted within chunks of `bucket_chunk`
+batches, batch order shuffled) and `trim=True` cuts each batch to its longest
 item, so short questions do not pay for the padding of long ones.
 """
 
@@ -30,6 +32,7 @@ class DeviceSplit:
     ids: torch.Tensor
     length: torch.Tensor
     label: torch.Tensor
+    host_length: torch.Tensor  # the lengths on the host: batch plans never read the device
 
     @classmethod
     def from_split(cls, split: Split, device: torch.device | str) -> DeviceSplit:
@@ -38,17 +41,18 @@ class DeviceSplit:
             ids=tensors["ids"].to(device, torch.long, copy=True),
             length=tensors["length"].to(device, torch.long, copy=True),
             label=tensors["label"].to(device, torch.long, copy=True),
+            host_length=tensors["length"].to(torch.long, copy=True),
         )
 
     def __len__(self) -> int:
         return len(self.label)
 
     def batch(self, index: torch.Tensor, trim: bool) -> Batch:
-        ids = self.ids[index]
-        length = self.length[index]
-        if trim:
-            ids = ids[:, : int(length.max())]
-        mask = torch.arange(ids.shape[1], device=ids.device) < length[:, None]
+        """The rows `index` (a host tensor), cut to their longest item when `trim`."""
+        width = int(self.host_length[index].max()) if trim else self.ids.shape[1]
+        index = index.to(self.ids.device, non_blocking=True)
+        ids = self.ids[index, :width]
+        mask = torch.arange(width, device=ids.device) < self.length[index][:, None]
         return Batch(ids, mask, self.label[index])
 
 
@@ -60,13 +64,9 @@ def batch_order(
     generator: torch.Generator | None,
     bucket_chunk: int = 50,
 ) -> list[torch.Tensor]:
-    """Index tensors of the batches of one epoch."""
+    """Host index tensors of the batches of one epoch (`length` on the host)."""
     n = len(length)
-    order = (
-        torch.randperm(n, generator=generator, device="cpu").to(length.device)
-        if shuffle
-        else torch.arange(n, device=length.device)
-    )
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if bucket:
         chunk = batch_size * bucket_chunk
         pieces = []
@@ -89,5 +89,5 @@ def iterate(
     trim: bool = True,
     generator: torch.Generator | None = None,
 ) -> Iterator[Batch]:
-    for index in batch_order(data.length, batch_size, shuffle, bucket, generator):
+    for index in batch_order(data.host_length, batch_size, shuffle, bucket, generator):
         yield data.batch(index, trim)

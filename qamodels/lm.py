@@ -98,7 +98,8 @@ def lm_sequences(data: PreparedData, config: PretrainConfig) -> tuple[DeviceSpli
     device = resolve_device(config.device)
 
     def part(sl: slice) -> DeviceSplit:
-        return DeviceSplit(ids[sl].to(device), length[sl].to(device), torch.zeros_like(length[sl]))
+        labels = torch.zeros_like(length[sl]).to(device)
+        return DeviceSplit(ids[sl].to(device), length[sl].to(device), labels, length[sl].clone())
 
     return part(slice(cut, None)), part(slice(0, cut))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -28,14 +29,14 @@ def plot_losses(iteration_loss: list[float], epochs: list[dict], out: Path) -> l
         ax.plot(steps[window - 1 :], smooth, lw=1.5, label=f"mean of {window}")
     ax.set(xlabel="iteration", ylabel="cross-entropy", title="Training loss per iteration")
     ax.legend()
-    paths = [_save(fig, out / "loss_iterations.png")]
+    paths = [save_figure(fig, out / "loss_iterations.png")]
     fig, ax = plt.subplots(figsize=(7, 4))
     x = [e["epoch"] for e in epochs]
     ax.plot(x, [e["train_loss"] for e in epochs], "o-", label="train")
     ax.plot(x, [e["valid_loss"] for e in epochs], "o-", label="valid")
     ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss per epoch")
     ax.legend()
-    paths.append(_save(fig, out / "loss_epochs.png"))
+    paths.append(save_figure(fig, out / "loss_epochs.png"))
     return paths
 
 
@@ -46,7 +47,7 @@ def plot_metrics(epochs: list[dict], out: Path) -> Path:
         ax.plot(x, [e[name] for e in epochs], "o-", label=name)
     ax.set(xlabel="epoch", ylabel="score", title="Validation metrics per epoch")
     ax.legend()
-    return _save(fig, out / "metrics.png")
+    return save_figure(fig, out / "metrics.png")
 
 
 def confusion_figure(confusion: np.ndarray, labels: list[str], title: str):
@@ -66,4 +67,25 @@ def confusion_figure(confusion: np.ndarray, labels: list[str], title: str):
 
 def plot_confusion(confusion: np.ndarray, labels: list[str], epoch: int, out: Path) -> Path:
     fig = confusion_figure(confusion, labels, f"Confusion matrix (best epoch {epoch})")
-    return _save(fig, out / "confusion.png")
+    return save_figure(fig, out / "confusion.png")
+
+
+def plot_run(run_dir: Path) -> list[Path]:
+    """All four PNGs of a saved run directory (metrics.json, iteration_loss.csv)."""
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    losses = np.atleast_1d(np.loadtxt(run_dir / "iteration_loss.csv")).tolist()
+    paths = plot_losses(losses, summary["history"], run_dir)
+    paths.append(plot_metrics(summary["history"], run_dir))
+    if summary.get("confusion") is not None:
+        confusion = np.array(summary["confusion"])
+        epoch = int(summary["best"]["epoch"])
+        paths.append(plot_confusion(confusion, summary["labels"], epoch, run_dir))
+    return paths
+
+
+def confusion_image(confusion: np.ndarray, cell: int = 24) -> np.ndarray:
+    """The confusion matrix (row shares) as an RGB image (3, H, W) for TensorBoard: no
+    figure, so a trial can log one at every new best epoch for a millisecond."""
+    share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    rgb = matplotlib.colormaps["Blues"](share)[..., :3]
+    return np.kron(rgb.transpose(2, 0, 1), np.ones((1, cell, cell))).astype(np.float32)

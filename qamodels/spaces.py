@@ -51,7 +51,9 @@ def _cnn_head(trial: optuna.Trial, arch: str) -> None:
 
 
 def cnn_parallel(trial: optuna.Trial) -> None:
-    trial.suggest_categorical("cnn_parallel/windows", ["1,2,3", "2,3,4", "2,3,4,5", "3,5,7"])
+    trial.suggest_categorical(
+        "cnn_parallel/windows", ["1,2,3", "2,3,4", "3,4,5", "2,3,4,5", "3,5,7"]
+    )
     _cnn_head(trial, "cnn_parallel")
 
 
@@ -101,6 +103,72 @@ def training(trial: optuna.Trial, embeddings: Sequence[str]) -> None:
         trial.suggest_categorical("train/embedding_dim", [64, 128, 256])
     if mode.endswith("finetune"):
         trial.suggest_float("train/embedding_lr", 1e-5, 3e-3, log=True)
+
+
+# Known-good starting points, one per architecture, enqueued as the first trials of every
+# search over it (so a search never ends below them). Keys are the search space's names.
+RECIPES: dict[str, dict[str, Any]] = {
+    # Iyyer et al. 2015 (DAN): averaged fine-tuned word vectors, word dropout 0.3, layers of 300.
+    "dan": {"dan/hidden": 300, "dan/hidden_layers": 2, "dan/dropout": 0.2,
+            "dan/word_dropout": 0.3, "dan/norm": "none", "train/lr": 5e-3},
+    # Kim 2014 (CNN-non-static): windows 3,4,5, 100 filters each, max pooling, dropout 0.5.
+    "cnn_parallel": {"cnn_parallel/windows": "3,4,5", "cnn_parallel/filters": 100,
+                     "cnn_parallel/spatial_dropout": 0.0, "cnn_parallel/pooling": "max",
+                     "cnn_parallel/hidden_layers": 0, "cnn_parallel/dropout": 0.5,
+                     "cnn_parallel/norm": "none", "train/lr": 1e-3},
+    # ULMFiT's classifier shape without the LM: BiLSTM, concat (mean+max) pooling, dropouts.
+    "bilstm": {"bilstm/hidden": 128, "bilstm/layers": 1, "bilstm/spatial_dropout": 0.3,
+               "bilstm/pooling": "meanmax", "bilstm/dropout": 0.4, "train/lr": 2e-3},
+    # A small VGG-style stack: two width-3 convolutions, max pooling.
+    "cnn_stacked": {"cnn_stacked/window": 3, "cnn_stacked/layers": 2, "cnn_stacked/filters": 128,
+                    "cnn_stacked/spatial_dropout": 0.1, "cnn_stacked/pooling": "max",
+                    "cnn_stacked/hidden_layers": 0, "cnn_stacked/dropout": 0.5,
+                    "cnn_stacked/norm": "none", "train/lr": 1e-3},
+    # Two pre-norm residual blocks of width-3 convolutions (ResNet-style, kept shallow).
+    "cnn_residual": {"cnn_residual/windows": "3", "cnn_residual/blocks": 2,
+                     "cnn_residual/block_norm": "layer", "cnn_residual/filters": 128,
+                     "cnn_residual/spatial_dropout": 0.1, "cnn_residual/pooling": "max",
+                     "cnn_residual/hidden_layers": 0, "cnn_residual/dropout": 0.5,
+                     "cnn_residual/norm": "none", "train/lr": 1e-3},
+    # A small encoder (Vaswani et al. 2017 base recipe scaled down): warm-up, dropout 0.1.
+    "transformer": {"transformer/d_model": 128, "transformer/heads": 4, "transformer/layers": 2,
+                    "transformer/ff_mult": 4, "transformer/attn_dropout": 0.1,
+                    "transformer/pooling": "mean", "transformer/dropout": 0.1,
+                    "train/lr": 5e-4, "train/scheduler": "warmup"},
+}  # fmt: skip
+assert set(RECIPES) == set(ARCHITECTURES), "every architecture needs a recipe"
+RECIPE_TRAINING = {"train/batch_size": 64, "train/optimizer": "adamw",
+                   "train/weight_decay": 1e-4, "train/scheduler": "onecycle"}  # fmt: skip
+
+
+# Averaging needs wide vectors (Iyyer et al. used 300d GloVe): where the only pretrained
+# vectors are narrow (the bundled GloVe is 50d), the DAN recipe learns a 256-wide embedding.
+RECIPE_EMBEDDING = {"dan": {"train/embedding": "random", "train/embedding_dim": 256}}
+FINETUNE = {"train/embedding": "finetune", "train/embedding_lr": 1e-3}
+
+
+def recipe_embedding(arch: str, embeddings: Sequence[str]) -> dict[str, Any]:
+    """The recipe's embedding where the search offers it; else fine-tuned vectors (the
+    papers' choice), else the first mode searched."""
+    preferred = RECIPE_EMBEDDING.get(arch, FINETUNE)
+    if preferred["train/embedding"] in embeddings:
+        return preferred
+    if "finetune" in embeddings:
+        return FINETUNE
+    chosen: dict[str, Any] = {"train/embedding": embeddings[0]}
+    if embeddings[0] == "random":
+        chosen["train/embedding_dim"] = 128
+    if embeddings[0].endswith("finetune"):
+        chosen["train/embedding_lr"] = 1e-3
+    return chosen
+
+
+def recipes(archs: Sequence[str], embeddings: Sequence[str]) -> list[dict[str, Any]]:
+    """The recipe of each searched architecture, as a first point of the search."""
+    return [
+        {"arch": a, **RECIPE_TRAINING, **recipe_embedding(a, embeddings), **RECIPES[a]}
+        for a in archs
+    ]
 
 
 def search_space(trial: optuna.Trial, archs: Sequence[str], embeddings: Sequence[str]) -> dict:

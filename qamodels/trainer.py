@@ -10,8 +10,8 @@ import csv
 import json
 import math
 import time
-from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,8 +32,22 @@ from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import apply_unfreezing, make_optimizer, make_scheduler
 from qamodels.registry import build_model, check_params
 
-EpochHook = Callable[[dict, Callable[[Path], None]], None]
+
+@dataclass
+class EpochEnd:
+    """What the trainer tells its epoch hook (the search reports it to Ray Tune)."""
+
+    metrics: dict
+    improved: bool  # a new best epoch: the weights the trainer will keep
+    last: bool  # the trainer stops after this epoch (all epochs done, or early stopping)
+    save_state: Callable[[Path], None]  # writes everything needed to resume into a directory
+
+
+EpochHook = Callable[[EpochEnd], None]
 STATE_FILE = "trainer.pt"
+# Steps between reads of the losses from the device: a run with a non-finite loss stops at
+# the next read (its best epoch's weights are kept), without a host sync on every step.
+CHECK_EVERY = 50
 
 
 class NonFiniteLoss(RuntimeError):
@@ -48,10 +62,17 @@ class TrainResult:
     run_dir: Path | None
 
 
+def subset_index(total: int, rows: int, seed: int) -> np.ndarray:
+    """The seeded rows of a `max_train_rows` subset (all rows when 0 or more than there are)."""
+    if not rows or rows >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).permutation(total)[:rows])
+
+
 def subset(split: Split, rows: int, seed: int) -> Split:
     if not rows or rows >= len(split):
         return split
-    index = np.sort(np.random.default_rng(seed).permutation(len(split))[:rows])
+    index = subset_index(len(split), rows, seed)
     return Split(split.ids[index], split.mask[index], split.length[index], split.label[index])
 
 
@@ -78,6 +99,19 @@ def build_classifier(
     return model, check_params(config.arch, params)
 
 
+@torch.no_grad()
+def predict_logits(
+    model: torch.nn.Module, split: DeviceSplit, batch_size: int = 1024, autocast=nullcontext
+) -> torch.Tensor:
+    """(n, classes) float logits of a split, in its row order (eval mode, trimmed batches)."""
+    model.eval()
+    outputs = []
+    for batch in iterate(split, batch_size, trim=True):
+        with autocast():
+            outputs.append(model(batch.ids, batch.mask).float())
+    return torch.cat(outputs)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, data: PreparedData, params: dict | None = None):
         self.config, self.data = config, data
@@ -96,6 +130,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)
         self.history: list[dict] = []
         self.iteration_loss: list[float] = []
+        self._epoch_start = 0  # where the current epoch's losses begin in iteration_loss
         self.best: dict | None = None
         self.best_state: dict | None = None
         self.best_confusion: np.ndarray | None = None
@@ -112,7 +147,7 @@ class Trainer:
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
         apply_unfreezing(self.model, epoch, self.config)
-        recent: deque[float] = deque(maxlen=500)
+        self._epoch_start = len(self.iteration_loss)
         batches = iterate(
             self.train_split,
             self.config.batch_size,
@@ -129,17 +164,10 @@ class Trainer:
             disable=not self.config.progress,
             mininterval=1,
         )
-        for step, batch in enumerate(bar):
+        losses: list[torch.Tensor] = []  # on the device: read back every CHECK_EVERY steps
+        for step, batch in enumerate(bar, 1):
             with self._autocast():
                 loss = F.cross_entropy(self.model(batch.ids, batch.mask).float(), batch.label)
-            value = float(
-                loss.detach()
-            )  # one sync per step: a NaN must stop the run before the update
-            if not math.isfinite(value):
-                raise NonFiniteLoss(
-                    f"non-finite training loss ({value}) at epoch {epoch + 1} step {step + 1}: "
-                    f"lower lr (now {self.config.lr:g}) or set grad_clip"
-                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:
@@ -147,26 +175,36 @@ class Trainer:
             self.optimizer.step()
             if self.config.scheduler != "plateau":
                 self.scheduler.step()
-            self.iteration_loss.append(value)
-            recent.append(value)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
-        epoch_losses = self.iteration_loss[-self.steps_per_epoch :]
+            losses.append(loss.detach())
+            if step % CHECK_EVERY == 0:
+                self._check_losses(losses, epoch, bar)
+        self._check_losses(losses, epoch, bar)
+        epoch_losses = self.iteration_loss[-len(losses) :] if losses else []
         return sum(epoch_losses) / max(1, len(epoch_losses))
 
-    @torch.no_grad()
+    def _check_losses(self, losses: list[torch.Tensor], epoch: int, bar) -> None:
+        """Read the losses since the last check back in one sync: log them, show the mean of
+        the last 500 on the bar, and stop the run at a non-finite one."""
+        start = len(self.iteration_loss) - self._epoch_start
+        new = torch.stack(losses[start:]).float().tolist() if len(losses) > start else []
+        self.iteration_loss.extend(new)
+        bad = next((i for i, v in enumerate(new) if not math.isfinite(v)), None)
+        if bad is not None:
+            raise NonFiniteLoss(
+                f"non-finite training loss ({new[bad]}) at epoch {epoch + 1} step "
+                f"{start + bad + 1}: lower lr (now {self.config.lr:g}) or set grad_clip"
+            )
+        recent = self.iteration_loss[-500:]
+        if recent:
+            bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
+
     def evaluate(self, split: DeviceSplit | None = None) -> tuple[dict, np.ndarray]:
-        self.model.eval()
         split = split or self.valid_split
-        total, predictions = 0.0, []
-        for batch in iterate(split, 2 * self.config.batch_size, trim=self.config.trim):
-            with self._autocast():
-                logits = self.model(batch.ids, batch.mask).float()
-            total += float(F.cross_entropy(logits, batch.label, reduction="sum"))
-            predictions.append(logits.argmax(-1))
-        confusion = confusion_matrix(split.label, torch.cat(predictions), len(self.data.labels))
+        logits = predict_logits(self.model, split, 2 * self.config.batch_size, self._autocast)
+        loss = float(F.cross_entropy(logits, split.label))
+        confusion = confusion_matrix(split.label, logits.argmax(-1), len(self.data.labels))
         metrics = {f"valid_{k}": v for k, v in scores(confusion.cpu()).items()}
-        return {"valid_loss": total / len(split), **metrics}, confusion.cpu().numpy()
+        return {"valid_loss": loss, **metrics}, confusion.cpu().numpy()
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
@@ -194,15 +232,18 @@ class Trainer:
             self.history.append(metrics)
             if self.config.scheduler == "plateau":
                 self.scheduler.step(metrics[self.config.metric])
-            if self._improved(metrics[self.config.metric]):
+            improved = self._improved(metrics[self.config.metric])
+            if improved:
                 self.best, self.best_confusion = metrics, confusion
                 self.best_state = copy.deepcopy(self.model.state_dict())
                 self.stale_epochs = 0
             else:
                 self.stale_epochs += 1
+            early = self.stale_epochs >= self.config.patience
             if on_epoch is not None:
-                on_epoch(metrics, self.save_state)
-            if self.stale_epochs >= self.config.patience:
+                last = early or epoch + 1 == self.config.epochs
+                on_epoch(EpochEnd(metrics, improved, last, self.save_state))
+            if early:
                 stopped = (
                     f"early stop: no better {self.config.metric} for {self.stale_epochs} epochs"
                 )
@@ -246,8 +287,10 @@ class Trainer:
         path = Path(directory) / STATE_FILE
         self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
 
-    def save_run(self, run_dir: Path, result: TrainResult) -> Path:
-        """model.pt, history (JSON and CSV), per-iteration loss and the PNG plots."""
+    def save_run(self, run_dir: Path, result: TrainResult, plot: bool = True) -> Path:
+        """model.pt, metrics.json (with the best epoch's confusion matrix), history.csv,
+        iteration_loss.csv; and the PNG plots unless `plot=False` (a search draws them once,
+        for the model it exports: plots.plot_run)."""
         run_dir.mkdir(parents=True, exist_ok=True)
         save_model(
             run_dir / MODEL_FILE,
@@ -260,26 +303,24 @@ class Trainer:
             self.data.max_length,
             result.best,
         )
+        confusion = None if self.best_confusion is None else self.best_confusion.tolist()
         summary = {
             "best": result.best,
             "stopped": result.stopped,
             "params": self.params,
             "parameters": self.parameter_count,
+            "labels": self.data.labels,
+            "confusion": confusion,
             "history": result.history,
         }
         (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
-        if not result.history:
-            return run_dir
-        with open(run_dir / "history.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
-            writer.writeheader()
-            writer.writerows(result.history)
         np.savetxt(run_dir / "iteration_loss.csv", np.array(self.iteration_loss), fmt="%.6f")
-        plots.plot_losses(self.iteration_loss, result.history, run_dir)
-        plots.plot_metrics(result.history, run_dir)
-        if self.best_confusion is not None:
-            plots.plot_confusion(
-                self.best_confusion, self.data.labels, int(result.best["epoch"]), run_dir
-            )
         result.run_dir = run_dir
+        if result.history:
+            with open(run_dir / "history.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
+                writer.writeheader()
+                writer.writerows(result.history)
+            if plot:
+                plots.plot_run(run_dir)
         return run_dir

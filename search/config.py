@@ -21,9 +21,9 @@ class SearchConfigError(ValueError):
 @dataclass(frozen=True)
 class SearchConfig:
     arch: str = "all"  # all, one name, or a comma list: dan,cnn_residual
-    num_samples: int = 24  # trials
-    max_epochs: int = 8  # per trial; ASHA's max_t
-    grace_period: int = 1  # epochs every trial gets before ASHA may stop it
+    num_samples: int = 40  # trials
+    max_epochs: int = 20  # per trial; ASHA's max_t
+    grace_period: int = 2  # epochs every trial gets before ASHA may stop it
     reduction_factor: int = 3
     max_concurrent: int = 2
     cpus_per_trial: float = 1.0
@@ -43,6 +43,9 @@ class SearchConfig:
     patience: int = 3  # the trainer's own early stopping inside a trial
     max_train_rows: int = 0  # 0: all of train
     ray_cpus: int = 0  # local Ray only; 0: all cores
+    recipes: bool = True  # each architecture's published configuration runs first
+    baseline: bool = True  # TF-IDF + linear model before the trials: the bar to beat
+    ensemble_top: int = 8  # the top trials (on valid) whose best checkpoints may be ensembled
 
     @property
     def archs(self) -> list[str]:

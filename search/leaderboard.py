@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from ray.tune import ResultGrid
 
+from qamodels import plots
 from search.trainable import BEST_MODEL_DIR
 
 COLUMNS = [
@@ -65,7 +66,7 @@ def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
 def markdown_table(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
         if isinstance(value, float):
-            return f"{value:.4f}" if value < 1000 else f"{value:.0f}"
+            return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
         return str(value)
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
@@ -73,8 +74,23 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_leaderboard(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -> str:
+def with_test_scores(board: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
+    """The per-architecture board with each best trial's held-out test scores beside."""
+    columns = [c for c in ("test_accuracy", "test_macro_f1", "test_lift") if c in final]
+    if final.empty or not columns:
+        return board
+    scores = final[final["model"] == "best of arch"].set_index("trial")[columns]
+    return board.join(scores, on="trial")
+
+
+def write_leaderboard(
+    board: pd.DataFrame, rows: pd.DataFrame, final: pd.DataFrame, experiment_dir: Path
+) -> str:
+    """leaderboard.csv/.md (best trial per architecture, with test scores), final.csv
+    (baseline, each architecture's best and the ensemble on valid and test), trials.csv."""
+    board = with_test_scores(board, final)
     board.to_csv(experiment_dir / "leaderboard.csv", index=False)
+    final.to_csv(experiment_dir / "final.csv", index=False)
     rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
     table = markdown_table(board) if len(board) else "no results"
     epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0
@@ -82,12 +98,18 @@ def write_leaderboard(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: P
     if len(board):
         best = board.iloc[0]
         overall = (
-            f"Best overall: {best['arch']} (trial {best['trial']}), valid accuracy "
+            f"Best single model: {best['arch']} (trial {best['trial']}), valid accuracy "
             f"{best['valid_accuracy']:.4f}, macro-F1 {best['valid_macro_f1']:.4f}.\n\n"
         )
+    held_out = ""
+    if len(final):
+        held_out = (
+            "## Held-out test\n\nChosen on valid, scored once on the test split; lift is "
+            f"accuracy minus the baseline's on the same split.\n\n{markdown_table(final)}\n\n"
+        )
     text = (
-        f"# Leaderboard\n\nBest trial per architecture, best first.\n\n{table}\n\n"
-        f"{overall}{len(rows)} trials, {epochs} epochs in all.\n"
+        f"# Leaderboard\n\nBest trial per architecture (chosen on valid), best first.\n\n"
+        f"{table}\n\n{overall}{held_out}{len(rows)} trials, {epochs} epochs in all.\n"
     )
     (experiment_dir / "leaderboard.md").write_text(text)
     return text
@@ -103,4 +125,5 @@ def export_best(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
+    plots.plot_run(target)  # drawn once here, not at every new best inside the trial
     return target

@@ -2,6 +2,7 @@
 
     python -m search.predict model=~/qatune_results/qatune/best_model "does this fit my civic?"
     python -m search.predict model=<dir> file=questions.txt [batch_size=512] [top=3]
+    python -m search.predict model=~/qatune_results/qatune/best_ensemble "..."   # the ensemble
 
 Prints the category and the probabilities of the top classes; with `file=` one line per
 question (tab-separated: category, probability, question), classified in batches.
@@ -14,14 +15,34 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from data_prep.tokenize import encode, tokenize_all
+from data_prep.store import Split
+from data_prep.tokenize import encode_texts
+from qamodels.baseline import BASELINE_FILE, load_baseline
+from qamodels.batches import DeviceSplit
 from qamodels.checkpoint import load_model
+from qamodels.metrics import softmax_temperature
+from qamodels.trainer import predict_logits
+from search.ensemble import is_ensemble, read_manifest
+
+
+class Batched:
+    """Probabilities of many questions, a batch at a time."""
+
+    def probabilities(self, questions: Sequence[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def batches(self, questions: Sequence[str], batch_size: int) -> Iterator[torch.Tensor]:
+        for start in range(0, len(questions), batch_size):
+            yield self.probabilities(questions[start : start + batch_size])
 
 
 @dataclass
-class Predictor:
+class Predictor(Batched):
+    """One exported model (best_model/ or a run directory)."""
+
     model: torch.nn.Module
     vocab: list[str]
     labels: list[str]
@@ -34,18 +55,59 @@ class Predictor:
 
     @torch.no_grad()
     def probabilities(self, questions: Sequence[str]) -> torch.Tensor:
-        """(n, classes) probabilities; text lowercased and tokenized as in data_prep."""
-        tokens = tokenize_all([q.lower() for q in questions], desc="predict")
-        encoded = encode(tokens, self.vocab, self.max_length)
+        """(n, classes) probabilities; text encoded by data_prep's own steps."""
+        encoded = encode_texts(questions, self.vocab, self.max_length)
         device = next(self.model.parameters()).device
-        ids = torch.from_numpy(encoded.ids).long().to(device)
-        length = torch.from_numpy(encoded.length).to(device)
-        mask = torch.arange(ids.shape[1], device=device) < length[:, None]
-        return torch.softmax(self.model(ids, mask).float(), dim=-1).cpu()
+        unlabeled = np.zeros(len(questions), np.int32)
+        split = Split(encoded.ids, encoded.mask, encoded.length, unlabeled)
+        split = DeviceSplit.from_split(split, device)
+        return torch.softmax(predict_logits(self.model, split, max(1, len(questions))), -1).cpu()
 
-    def batches(self, questions: Sequence[str], batch_size: int) -> Iterator[torch.Tensor]:
-        for start in range(0, len(questions), batch_size):
-            yield self.probabilities(questions[start : start + batch_size])
+
+@dataclass
+class BaselinePredictor(Batched):
+    """The TF-IDF + linear model as an ensemble member (probabilities fitted on valid)."""
+
+    pipeline: object
+    temperature: float
+
+    def probabilities(self, questions: Sequence[str]) -> torch.Tensor:
+        scores = self.pipeline.decision_function([q.lower() for q in questions])
+        return torch.from_numpy(softmax_temperature(scores, self.temperature)).float()
+
+
+@dataclass
+class EnsemblePredictor(Batched):
+    """A weighted average of its members' probabilities (search/ensemble.py)."""
+
+    labels: list[str]
+    members: list[Batched]
+    weights: list[float]
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> EnsemblePredictor:
+        path = Path(path).expanduser()
+        manifest = read_manifest(path)
+        members: list[Batched] = []
+        for member in manifest["members"]:
+            directory = path / member["name"]
+            if (directory / BASELINE_FILE).is_file():
+                members.append(BaselinePredictor(*load_baseline(directory)))
+            else:
+                members.append(Predictor.load(directory, device))
+        weights = [m["weight"] for m in manifest["members"]]
+        return cls(manifest["labels"], members, weights)
+
+    def probabilities(self, questions: Sequence[str]) -> torch.Tensor:
+        weighted = zip(self.weights, self.members, strict=True)
+        return sum(w * m.probabilities(questions) for w, m in weighted)
+
+
+def load_predictor(path: str | Path, device: str = "cpu") -> Predictor | EnsemblePredictor:
+    """An exported model directory (best_model/) or ensemble (best_ensemble/)."""
+    if is_ensemble(Path(path).expanduser()):
+        return EnsemblePredictor.load(path, device)
+    return Predictor.load(path, device)
 
 
 def main(argv: list[str]) -> int:
@@ -55,7 +117,7 @@ def main(argv: list[str]) -> int:
     if "model" not in options or unknown or bool(questions) == ("file" in options):
         print(__doc__, file=sys.stderr)
         return 2
-    predictor = Predictor.load(options["model"], options.get("device", "cpu"))
+    predictor = load_predictor(options["model"], options.get("device", "cpu"))
     top = min(int(options.get("top", 3)), len(predictor.labels))
     if "file" in options:
         lines = Path(options["file"]).read_text(encoding="utf-8").splitlines()

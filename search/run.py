@@ -22,17 +22,19 @@ import os
 import sys
 from pathlib import Path
 
-import optuna
 import torch
 
 from data_prep import DATA_ERRORS, PreparedData, PrepConfig, prepared_data
 from data_prep.cli import ConfigError, as_dict, fail, from_dict, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
+from qamodels.baseline import fit_baseline
 from qamodels.embedding import PRETRAINED_MODES
-from qamodels.spaces import define_space
 from search.cluster import check_shared_storage
 from search.config import SearchConfig, SearchConfigError, validate, with_absolute_paths
+from search.final import finish
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
+from search.report import REPORT_FILE, write_report
+from search.searcher import make_searcher
 from search.tensorboard import write_experiment
 from search.trainable import run_trial
 
@@ -49,27 +51,17 @@ def make_tuner(search: SearchConfig, data: PreparedData):
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
 
+    # The test split stays in the driver: no trial, scheduler or searcher ever receives it.
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data, search=search),
+        tune.with_parameters(run_trial, data=data.without_test(), search=search),
         {"cpu": search.cpus_per_trial, "gpu": search.gpus_per_trial},
     )
     if search.resuming:
         return tune.Tuner.restore(
             str(search.experiment_path), trainable, resume_unfinished=True, resume_errored=True
         )
-    sampler = (
-        optuna.samplers.TPESampler(seed=search.seed)
-        if search.searcher == "optuna"
-        else optuna.samplers.RandomSampler(seed=search.seed)
-    )
-    searcher = OptunaSearch(
-        space=define_space(search.archs, search.embedding_modes()),
-        metric=search.metric,
-        mode=search.mode,
-        sampler=sampler,
-    )
+    searcher = make_searcher(search)
     scheduler = (
         ASHAScheduler(
             time_attr="training_iteration",
@@ -126,12 +118,21 @@ def run_search(search: SearchConfig, data: PreparedData):
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
     if set(search.embedding_modes()) & set(PRETRAINED_MODES):
         load_embeddings(data, search.vectors)  # built once here, not by concurrent trials
+    baseline = fit_baseline(data, search.max_train_rows, search.seed) if search.baseline else None
+    if baseline is not None:
+        print(
+            f"baseline {baseline.name}: valid accuracy {baseline.valid['accuracy']:.4f} "
+            f"({baseline.seconds:.0f} s); the trials must beat it"
+        )
     results = make_tuner(search, data).fit()
     experiment_dir = Path(results.experiment_path)
     rows = trial_rows(results, search.metric, search.mode)
     board = leaderboard(rows, search.metric, search.mode)
-    print(write_leaderboard(board, rows, experiment_dir))
-    write_experiment(experiment_dir, [r.config for r in results if r.config])
+    final = finish(rows, board, data, baseline, search.metric, search.mode,
+                   search.ensemble_top, experiment_dir)  # fmt: skip
+    print(write_leaderboard(board, rows, final.table, experiment_dir))
+    write_experiment(experiment_dir, [r.config for r in results if r.config], final.table)
+    write_report(experiment_dir, final.table, rows, results, search, baseline)
     best = export_best(board, rows, experiment_dir)
     if results.errors:
         print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
@@ -139,7 +140,10 @@ def run_search(search: SearchConfig, data: PreparedData):
             print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
     if best is None:
         raise RuntimeError("no trial reported a result: see the errors above")
-    print(f"best model: {best}\ncompare trials: tensorboard --logdir {experiment_dir}")
+    print(f"compare trials: tensorboard --logdir {experiment_dir}")
+    print(f"report: {experiment_dir / REPORT_FILE}")
+    ensemble = f", best ensemble: {final.ensemble_dir}" if final.ensemble_dir else ""
+    print(f"best model: {best}{ensemble}")
     return results, board
 
 

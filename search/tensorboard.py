@@ -50,17 +50,19 @@ class TrialWriter:
         with self._writer(0) as writer:
             writer.file_writer.add_summary(session_start)
 
-    def epoch(self, metrics: dict, step: int, confusion_figure=None) -> None:
+    def epoch(self, metrics: dict, step: int, confusion_image=None) -> None:
         with self._writer(step) as writer:
             for name in SCALARS:
                 if name in metrics:
                     writer.add_scalar(name, metrics[name], step)
-            if confusion_figure is not None:
-                writer.add_figure("confusion_matrix/best_epoch", confusion_figure, step)
+            if confusion_image is not None:  # (3, H, W), plots.confusion_image
+                writer.add_image("confusion_matrix/best_epoch", confusion_image, step)
 
 
-def write_experiment(experiment_dir: Path, configs: list[dict]) -> None:
-    """The HParams experiment at the root: every hyperparameter any trial has."""
+def write_experiment(experiment_dir: Path, configs: list[dict], final=None) -> None:
+    """The HParams experiment at the root: every hyperparameter any trial has; and the final
+    held-out scores (baseline, each architecture's best, ensemble) as `final/` scalars and
+    a text table."""
     union: dict[str, Any] = {}
     for config in configs:
         for key, value in flatten(config).items():
@@ -68,3 +70,12 @@ def write_experiment(experiment_dir: Path, configs: list[dict]) -> None:
     experiment, _start, _end = hparams(union, {m: 0 for m in SCALARS})
     with SummaryWriter(str(experiment_dir / EVENTS_DIR)) as writer:
         writer.file_writer.add_summary(experiment)
+        if final is None or final.empty:
+            return
+        from search.leaderboard import markdown_table  # (leaderboard imports this module)
+
+        for row in final.itertuples(index=False):
+            name = "baseline" if row.model == "baseline" else f"{row.model}/{row.trial}"
+            for column in ("valid_accuracy", "test_accuracy", "test_macro_f1"):
+                writer.add_scalar(f"final/{name}/{column}", getattr(row, column), 0)
+        writer.add_text("final", markdown_table(final), 0)

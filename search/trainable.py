@@ -19,8 +19,9 @@ from data_prep.store import PreparedData
 from qamodels import plots
 from qamodels.config import TrainConfig
 from qamodels.spaces import decode
-from qamodels.trainer import Trainer, TrainResult
+from qamodels.trainer import EpochEnd, Trainer, TrainResult
 from search.config import SearchConfig
+from search.searcher import FINISHED
 from search.tensorboard import TrialWriter
 
 BEST_MODEL_DIR = "best_model"
@@ -70,23 +71,23 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
     if checkpoint is None:
         writer.start()
 
-    def on_epoch(metrics: dict, save_state) -> None:
-        epoch, figure = metrics["epoch"], None
-        if trainer.best is metrics:  # a new best epoch: keep the model and its confusion matrix
+    def on_epoch(end: EpochEnd) -> None:
+        metrics = end.metrics
+        epoch, image = metrics["epoch"], None
+        if end.improved:  # a new best epoch: keep the model and its confusion matrix
             partial = TrainResult(metrics, list(trainer.history), "in progress", None)
-            trainer.save_run(trial_dir / BEST_MODEL_DIR, partial)
-            figure = plots.confusion_figure(
-                trainer.best_confusion, data.labels, f"{arch}: best epoch {epoch}"
-            )
-        writer.epoch(metrics, epoch, figure)
+            trainer.save_run(trial_dir / BEST_MODEL_DIR, partial, plot=False)
+            image = plots.confusion_image(trainer.best_confusion)
+        writer.epoch(metrics, epoch, image)
         report = {
             **metrics,
             "arch": arch,
             "parameters": trainer.parameter_count,
             "node_id": ray.get_runtime_context().get_node_id(),  # the node, not just its IP
+            FINISHED: end.last,  # the trainer ended it, not the scheduler (search/searcher.py)
         }
         with tempfile.TemporaryDirectory() as directory:
-            save_state(Path(directory))
+            end.save_state(Path(directory))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
 
     result = trainer.fit(on_epoch=on_epoch)

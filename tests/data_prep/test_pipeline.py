@@ -21,7 +21,7 @@ from tests.conftest import sample_config
 def test_round_trip_equals_retokenizing(prepared_sample):
     index = {tok: i for i, tok in enumerate(prepared_sample.vocab)}
     length = prepared_sample.max_length
-    for name in ("train", "valid", "unlabeled"):
+    for name in ("train", "valid", "test", "unlabeled"):
         split_ = getattr(prepared_sample, name)
         texts = prepared_sample.texts(name)
         assert len(texts) == len(split_)
@@ -45,7 +45,8 @@ def test_split_is_stratified_and_exact(prepared_sample):
     total = sum(meta["rows"].values())
     assert meta["rows"]["valid"] == round(0.1 * total)
     assert meta["rows"]["train"] == round(0.6 * total)
-    for name in ("valid", "train"):
+    assert meta["rows"]["test"] == round(0.1 * total)
+    for name in ("valid", "test", "train"):
         share = {c: n / meta["rows"][name] for c, n in meta["class_counts"][name].items()}
         overall = {c: sum(meta["class_counts"][s][c] for s in meta["rows"]) / total for c in share}
         assert all(abs(share[c] - overall[c]) < 0.002 for c in share)
@@ -114,5 +115,52 @@ def test_own_csv_goes_through_the_same_steps(tmp_path):
         prepare(PrepConfig(source=str(path), data_dir=str(tmp_path), valid_size=50, train_size=150))
     )
     assert data.labels == ["0", "1", "2"]
-    assert (len(data.valid), len(data.train), len(data.unlabeled)) == (50, 150, 100)
+    sizes = (len(data.valid), len(data.test), len(data.train), len(data.unlabeled))
+    assert sizes == (50, 30, 150, 70)  # test_size=0.1 of 300 rows by default
     assert data.max_length == 7
+
+
+def test_test_split_is_held_out_from_every_other_split(prepared_sample):
+    test = set(prepared_sample.texts("test"))
+    assert len(test) == len(prepared_sample.test) > 0
+    for name in ("train", "valid", "unlabeled"):
+        assert not test & set(prepared_sample.texts(name)), name
+    assert prepared_sample.without_test().test is None
+    assert prepared_sample.without_test().train is prepared_sample.train
+
+
+def _topics_csv(path, rows: int, seed: int, labels=("pets", "tents", "phones")):
+    rng = np.random.default_rng(seed)
+    picked = rng.integers(0, len(labels), rows)
+    texts = [f"question {seed} {i} about {labels[y]} ?" for i, y in enumerate(picked)]
+    pd.DataFrame({"text": texts, "label": [labels[y] for y in picked]}).to_csv(path, index=False)
+    return path
+
+
+def test_official_test_set_from_test_source(tmp_path):
+    source = _topics_csv(tmp_path / "train.csv", 200, 0)
+    official = _topics_csv(tmp_path / "test.csv", 40, 1)
+    config = PrepConfig(
+        source=str(source), test_source=str(official), data_dir=str(tmp_path),
+        valid_size=0.2, train_size=0.8,
+    )  # fmt: skip
+    data = load(prepare(config))
+    assert (len(data.valid), len(data.train), len(data.unlabeled)) == (40, 160, 0)
+    assert data.texts("test") == pd.read_csv(official)["text"].str.lower().tolist()
+    assert len(data.unlabeled.ids) == 0  # an empty split round-trips
+
+
+def test_test_source_with_unknown_labels_is_refused(tmp_path):
+    source = _topics_csv(tmp_path / "train.csv", 100, 0)
+    official = _topics_csv(tmp_path / "test.csv", 20, 1, labels=("pets", "boats"))
+    config = PrepConfig(source=str(source), test_source=str(official), data_dir=str(tmp_path),
+                        valid_size=0.2, train_size=0.6)  # fmt: skip
+    with pytest.raises(ValueError, match=r"test_source=.*test.csv: labels \['boats'\]"):
+        prepare(config)
+
+
+@pytest.mark.parametrize("size", [1.5, -0.1])
+def test_sizes_that_are_neither_counts_nor_fractions_are_refused(size):
+    rows = pd.DataFrame({"question": list("abcdefghij") * 10, "category": ["x", "y"] * 50})
+    with pytest.raises(SplitError, match=f"valid_size={size:g}: must be a whole count"):
+        split(rows, PrepConfig(valid_size=size, train_size=0.5))

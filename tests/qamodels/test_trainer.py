@@ -30,7 +30,7 @@ def quick(**overrides) -> TrainConfig:
 def test_run_directory_and_best_epoch_restore(prepared_sample, tmp_path):
     trainer = Trainer(quick(patience=5, lr=3e-3), prepared_sample, {"filters": 16})
     seen = []
-    result = trainer.fit(on_epoch=lambda metrics, save: seen.append(metrics["epoch"]))
+    result = trainer.fit(on_epoch=lambda end: seen.append(end.metrics["epoch"]))
     assert seen == [1, 2, 3] and len(result.history) == 3
     metrics, _ = trainer.evaluate()
     assert metrics["valid_accuracy"] == result.best["valid_accuracy"]  # best weights restored
@@ -55,7 +55,7 @@ def test_run_directory_and_best_epoch_restore(prepared_sample, tmp_path):
 def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tmp_path):
     straight = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16}).fit()
     first = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
-    first.fit(on_epoch=lambda m, save: save(tmp_path) if m["epoch"] == 1 else None)
+    first.fit(on_epoch=lambda end: end.save_state(tmp_path) if end.metrics["epoch"] == 1 else None)
     resumed = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
     resumed.restore(tmp_path)
     assert len(resumed.history) == 1
@@ -66,9 +66,10 @@ def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tm
 
 
 def test_early_stopping_with_patience(prepared_sample):
-    # lr 0 with a constant schedule: nothing improves after the first epoch.
+    # lr 0 with a constant schedule and no batch norm (whose running statistics would
+    # still move): nothing improves after the first epoch.
     config = quick(epochs=6, patience=2, lr=0.0, scheduler="none")
-    result = Trainer(config, prepared_sample, {"filters": 8}).fit()
+    result = Trainer(config, prepared_sample, {"filters": 8, "norm": "none"}).fit()
     assert len(result.history) == 3
     assert result.stopped == "early stop: no better valid_accuracy for 2 epochs"
 

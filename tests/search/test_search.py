@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from qamodels.baseline import fit_baseline
 from qamodels.registry import ARCHITECTURES
+from qamodels.spaces import RECIPES
 from search.config import SearchConfig
-from search.predict import Predictor
+from search.ensemble import ENSEMBLE_DIR, read_manifest
+from search.final import finish
+from search.leaderboard import leaderboard, trial_rows
+from search.predict import EnsemblePredictor, Predictor
+from search.searcher import FINISHED, PrunedAwareOptunaSearch
 from search.tensorboard import SCALARS, flatten
 from tests.conftest import REPO
 
@@ -39,6 +48,13 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
     )
     results, board = run_search(config, prepared_sample)
     return config, results, board
+
+
+def study_of(config: SearchConfig) -> optuna.Study:
+    """The searcher's Optuna study as Ray saved it with the experiment."""
+    searcher = PrunedAwareOptunaSearch()
+    searcher.restore_from_dir(str(config.experiment_path))
+    return searcher.study
 
 
 def hparams_of(accumulator: EventAccumulator, tag: str):
@@ -153,3 +169,83 @@ def test_tensorboard_holds_scalars_and_hparams_of_every_trial(finished_search):
     experiment = hparams_of(root, "_hparams_/experiment").experiment
     assert {h.name for h in experiment.hparam_infos} == union
     assert {m.name.tag for m in experiment.metric_infos} >= {"valid_accuracy", "valid_macro_f1"}
+
+
+def test_recipes_run_first(finished_search):
+    config, results, _board = finished_search
+    first = study_of(config).get_trials()[:6]
+    assert [t.params["arch"] for t in first] == list(ARCHITECTURES)  # one recipe each, in order
+    for trial in first:
+        recipe = RECIPES[trial.params["arch"]]
+        assert {k: trial.params[k] for k in recipe} == recipe
+    ran = [flatten(r.config) for r in results]
+    assert all(any(all(c.get(k) == v for k, v in RECIPES[a].items()) for c in ran) for a in RECIPES)
+
+
+def test_trials_the_scheduler_stopped_reach_optuna_as_pruned(finished_search):
+    config, results, _board = finished_search
+    study = study_of(config)
+    stopped = [r for r in results if not r.metrics.get(FINISHED)]
+    finished = [r for r in results if r.metrics.get(FINISHED)]
+    assert stopped and finished
+    states = [t.state for t in study.get_trials()]
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(stopped)
+    complete = sorted(t.value for t in study.get_trials() if t.value is not None and
+                      t.state == optuna.trial.TrialState.COMPLETE)  # fmt: skip
+    best = sorted(r.metrics_dataframe["valid_accuracy"].max() for r in finished)
+    assert complete == pytest.approx(best)  # each with its best epoch, not its last
+
+
+def test_final_table_has_baseline_arch_bests_and_ensemble_on_test(finished_search):
+    config, _results, board = finished_search
+    final = pd.read_csv(config.experiment_path / "final.csv")
+    baseline = final[final["model"] == "baseline"].iloc[0]
+    assert baseline["valid_accuracy"] > 0.6 and baseline["test_accuracy"] > 0.6
+    singles = final[final["model"] == "best of arch"]
+    assert set(singles["trial"]) == set(board["trial"])
+    assert singles["test_accuracy"].between(0, 1).all()
+    ensemble = final[final["model"] == "ensemble"].iloc[0]
+    assert ensemble["valid_accuracy"] >= max(singles["valid_accuracy"].max(),
+                                             baseline["valid_accuracy"]) - 1e-12  # fmt: skip
+    assert final["test_lift"].notna().all() and baseline["test_lift"] == 0
+    report = (config.experiment_path / "report.md").read_text()
+    assert "| baseline |" in report and "| ensemble |" in report
+    assert (config.experiment_path / "anytime.png").stat().st_size > 0
+
+
+def test_model_choice_never_reads_the_test_labels(finished_search, prepared_sample, tmp_path):
+    """Scoring again with the test labels shuffled changes test scores only: the models per
+    architecture, the ensemble's members and its weights are chosen on valid alone."""
+    config, results, _board = finished_search
+    rows = trial_rows(results, config.metric, config.mode)
+    board = leaderboard(rows, config.metric, config.mode)
+    shuffled = np.random.default_rng(0).permutation(prepared_sample.test.label)
+    scrambled = dataclasses.replace(
+        prepared_sample, test=dataclasses.replace(prepared_sample.test, label=shuffled)
+    )
+    original = read_manifest(config.experiment_path / ENSEMBLE_DIR)["members"]
+    baseline = fit_baseline(scrambled, config.max_train_rows, config.seed)
+    again = finish(rows, board, scrambled, baseline, config.metric, config.mode, 8, tmp_path)
+    assert read_manifest(tmp_path / ENSEMBLE_DIR)["members"] == original
+    singles = again.table[again.table["model"] == "best of arch"]
+    assert set(singles["trial"]) == set(board["trial"])
+    assert singles["test_accuracy"].max() < 0.6  # the scores did see the shuffled labels
+
+
+def test_predict_loads_the_ensemble(finished_search, prepared_sample):
+    config, _results, _board = finished_search
+    directory = config.experiment_path / ENSEMBLE_DIR
+    predictor = EnsemblePredictor.load(directory)
+    probs = predictor.probabilities(prepared_sample.texts("test"))
+    assert probs.sum(-1).sub(1).abs().max() < 1e-4
+    final = pd.read_csv(config.experiment_path / "final.csv").set_index("model")
+    accuracy = (probs.argmax(-1).numpy() == prepared_sample.test.label).mean()
+    assert accuracy == pytest.approx(final.loc["ensemble", "test_accuracy"], abs=0.002)
+    out = subprocess.run(
+        [sys.executable, "-m", "search.predict", f"model={directory}", "does it fit an iphone?"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1].removeprefix("  -> ") in prepared_sample.labels

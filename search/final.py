@@ -1,0 +1,146 @@
+"""After the trials: score the chosen models on the held-out test split, build the ensemble.
+
+Model choice uses valid only: the best trial per architecture (the leaderboard), the top
+trials overall (the ensemble's library) and the ensemble's weights are all picked on valid.
+Test is read here, once, to report what was chosen: the linear baseline, each
+architecture's best, the best single model and the ensemble, each with its lift over the
+baseline on the same split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from data_prep.store import PreparedData
+from qamodels.baseline import BaselineResult
+from qamodels.batches import DeviceSplit
+from qamodels.checkpoint import load_model
+from qamodels.metrics import split_scores
+from qamodels.trainer import predict_logits
+from search import ensemble
+from search.trainable import BEST_MODEL_DIR
+
+SPLITS = ("valid", "test")
+
+
+@dataclass
+class Final:
+    """The rows of the final table (baseline, per-architecture best, ensemble) and where
+    the ensemble was exported."""
+
+    table: pd.DataFrame
+    ensemble_dir: Path | None
+
+
+def model_probabilities(model_dir: Path, data: PreparedData) -> dict[str, np.ndarray]:
+    model, _ = load_model(model_dir)
+    splits = {"valid": data.valid, "test": data.test}
+    return {
+        name: torch.softmax(predict_logits(model, DeviceSplit.from_split(split, "cpu")), -1)
+        .numpy()
+        .astype(np.float64)
+        for name, split in splits.items()
+    }
+
+
+def library(rows: pd.DataFrame, board: pd.DataFrame, metric: str, mode: str, top: int):
+    """The trials whose best checkpoints the ensemble may use: the top `top` trials on valid
+    and every architecture's best, best first."""
+    scored = rows.dropna(subset=[metric]).sort_values(metric, ascending=mode == "min")
+    chosen = list(scored["trial"].head(top)) + list(board["trial"])
+    return scored.set_index("trial").loc[list(dict.fromkeys(chosen))]
+
+
+def score_row(kind: str, name: str, arch: str, probabilities: dict, labels: dict, classes: int):
+    row = {"model": kind, "trial": name, "arch": arch}
+    for split in SPLITS:
+        found = split_scores(probabilities[split], labels[split], classes)
+        row[f"{split}_accuracy"] = found["accuracy"]
+        row[f"{split}_macro_f1"] = found["macro_f1"]
+    return row
+
+
+def candidates(
+    rows: pd.DataFrame, board: pd.DataFrame, data: PreparedData, metric: str, mode: str, top: int
+) -> list[ensemble.Candidate]:
+    """The library's trials with a saved best checkpoint, with their probabilities."""
+    found = []
+    for trial, row in library(rows, board, metric, mode, top).iterrows():
+        source = Path(row["path"]) / BEST_MODEL_DIR
+        if (source / "model.pt").is_file():
+            probabilities = model_probabilities(source, data)
+            found.append(ensemble.Candidate(str(trial), row["arch"], source, probabilities))
+    return found
+
+
+def build_ensemble(
+    library_: list[ensemble.Candidate], labels: dict, class_names: list[str], target: Path
+) -> tuple[dict, Path]:
+    """Select on valid, export to `target`; the ensemble's row of the final table."""
+    weights = ensemble.select([c.probabilities["valid"] for c in library_], labels["valid"])
+    combined = {
+        s: ensemble.combine([c.probabilities[s] for c in library_], weights) for s in SPLITS
+    }
+    members = [(c, w) for c, w in zip(library_, weights, strict=True) if w > 0]
+    description = " + ".join(f"{w:.2f} {c.arch}" for c, w in members)
+    row = score_row("ensemble", f"{len(members)} members", description, combined, labels,
+                    len(class_names))  # fmt: skip
+    scores = {k: v for k, v in row.items() if k.startswith(SPLITS)}
+    return row, ensemble.export(library_, weights, scores, class_names, target)
+
+
+def finish(
+    rows: pd.DataFrame,
+    board: pd.DataFrame,
+    data: PreparedData,
+    baseline: BaselineResult | None,
+    metric: str,
+    mode: str,
+    top: int,
+    experiment_dir: Path,
+) -> Final:
+    """Score the baseline and each architecture's best on valid and test, build and export
+    the ensemble (from the top trials and the baseline), and rank the rows."""
+    labels = {"valid": data.valid.label, "test": data.test.label}
+    classes = len(data.labels)
+    library_ = candidates(rows, board, data, metric, mode, top)
+    best_per_arch = set(board["trial"])
+    table = [
+        score_row("best of arch", c.name, c.arch, c.probabilities, labels, classes)
+        for c in library_
+        if c.name in best_per_arch
+    ]
+    if baseline is not None:
+        table.append(score_row("baseline", "-", baseline.name, baseline.probabilities, labels,
+                               classes))  # fmt: skip
+        saved = baseline.save(experiment_dir / "baseline")
+        if library_:
+            library_.append(ensemble.Candidate("baseline", baseline.name, saved.parent,
+                                               baseline.probabilities))  # fmt: skip
+    ensemble_dir = None
+    if library_:
+        row, ensemble_dir = build_ensemble(
+            library_, labels, data.labels, experiment_dir / ensemble.ENSEMBLE_DIR
+        )
+        table.append(row)
+    return Final(ranked(pd.DataFrame(table), baseline), ensemble_dir)
+
+
+def ranked(frame: pd.DataFrame, baseline: BaselineResult | None) -> pd.DataFrame:
+    """Lift over the baseline; the ensemble first, then each architecture's best (best on
+    valid first), then the baseline."""
+    if frame.empty:
+        return frame
+    if baseline is not None:
+        for split in SPLITS:
+            reference = (baseline.valid if split == "valid" else baseline.test)["accuracy"]
+            frame[f"{split}_lift"] = frame[f"{split}_accuracy"] - reference
+    rank = frame["model"].map({"ensemble": 0, "best of arch": 1, "baseline": 2})
+    frame = frame.assign(rank=rank).sort_values(["rank", "valid_accuracy"],
+                                                ascending=[True, False])  # fmt: skip
+    return frame.drop(columns="rank").reset_index(drop=True)
