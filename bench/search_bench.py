@@ -42,8 +42,10 @@ def overhead(data, storage: str, epochs: int) -> tuple[float, float, float, floa
     first = []
     trainer.fit(on_epoch=lambda end: first.append(time.perf_counter()) if not first else None)
     direct_first, direct_total = first[0] - start, time.perf_counter() - start
-    search = SearchConfig(max_epochs=epochs, storage_path=storage, patience=epochs)
-    trainable = tune.with_parameters(run_trial, data=data, search=search)
+    search = SearchConfig(
+        max_epochs=epochs, storage_path=storage, train=TrainConfig(patience=epochs)
+    )
+    trainable = tune.with_parameters(run_trial, data=data.without_test(), search=search)
     start, wall0 = time.perf_counter(), time.time()
     results = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),

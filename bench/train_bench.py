@@ -23,7 +23,7 @@ from common import SHARED_DATA, prepared_sample
 
 from qamodels.batches import DeviceSplit, iterate
 from qamodels.embedding import make_embedding
-from qamodels.lm import resolve_device
+from qamodels.pretrain import resolve_device
 from qamodels.registry import ARCHITECTURES, build_model
 
 

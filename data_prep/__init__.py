@@ -2,14 +2,16 @@
 
 from data_prep.config import PrepConfig
 from data_prep.embeddings import Embeddings, load_embeddings
-from data_prep.pipeline import DATA_ERRORS, ensure_raw_files, prepare, prepared_data, prepared_dir
+from data_prep.errors import DataError, QatuneError
+from data_prep.pipeline import ensure_raw_files, prepare, prepared_data, prepared_dir
 from data_prep.store import PreparedData, Split, load
 
 __all__ = [
-    "DATA_ERRORS",
+    "DataError",
     "Embeddings",
     "PrepConfig",
     "PreparedData",
+    "QatuneError",
     "Split",
     "ensure_raw_files",
     "load",

@@ -1,8 +1,8 @@
-"""Command line of data_prep: `python -m data_prep <step> key=value ...`.
+r"""Command line of data_prep: `python -m data_prep <step> key=value ...`.
 
     python -m data_prep download                      # the 38 original files into data_dir/raw
     python -m data_prep parse categories=all raw_dir=../shared/data/amazon_qa
-    python -m data_prep prepare raw_dir=../shared/data/amazon_qa categories=all \\
+    python -m data_prep prepare raw_dir=../shared/data/amazon_qa categories=all \
         valid_size=0.1 train_size=0.6                 # parse + split + tokenize + write
     python -m data_prep embeddings prepared=<dir> vectors=glove-6b-50d
     python -m data_prep all                           # download + prepare
@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 
-from data_prep.cli import ConfigError, fail, help_text, parse_overrides
+from data_prep.cli import ConfigError, arg, fail, help_text, parse_overrides
 from data_prep.config import PrepConfig
+from data_prep.errors import QatuneError
 
 STEPS = ("download", "parse", "prepare", "embeddings", "all")
 
@@ -32,8 +34,8 @@ def main(argv: list[str]) -> int:
             return _embeddings(args)
         config = parse_overrides(PrepConfig, args)
         return _run(step, config)
-    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as err:
-        return fail(err, 1)
+    except QatuneError as err:
+        return fail(err)
 
 
 def _run(step: str, config: PrepConfig) -> int:
@@ -53,15 +55,20 @@ def _run(step: str, config: PrepConfig) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class EmbeddingsConfig:
+    prepared: str = arg("", "a prepared dataset directory (required)")
+    vectors: str = arg("glove-6b-50d", "a .vec/.vec.zip/.txt file, or glove-6b-50d")
+
+
 def _embeddings(args: list[str]) -> int:
     from data_prep.embeddings import load_embeddings
     from data_prep.store import load
 
-    options = dict(a.split("=", 1) for a in args if "=" in a)
-    unknown = set(options) - {"prepared", "vectors"}
-    if unknown or "prepared" not in options or "vectors" not in options:
-        raise ConfigError("embeddings takes prepared=<prepared dir> vectors=<file|glove-6b-50d>")
-    found = load_embeddings(load(options["prepared"]), options["vectors"])
+    config = parse_overrides(EmbeddingsConfig, args)
+    if not config.prepared:
+        raise ConfigError("embeddings needs prepared=<prepared dataset directory>")
+    found = load_embeddings(load(config.prepared), config.vectors)
     print(f"matrix {found.matrix.shape}; coverage {found.coverage}")
     return 0
 

@@ -1,9 +1,11 @@
 """`key=value` overrides parsed into typed dataclass configs: the one config parser of qatune.
 
-Every command line of the project (`python -m data_prep`, `python -m qamodels.train`,
-`python -m search.run`) is a dataclass of plain values; this module turns `key=value`
-arguments into an instance, with an error that lists the valid keys for an unknown key and
-names the key and the expected type for a bad value.
+Every command line of the project (data_prep, qamodels.train, qamodels.lm / mlm,
+qamodels.baseline, search.run, search.predict, search.evaluate) is one or more dataclasses of
+plain values whose fields are declared with `arg(default, help, choices=, min=, above=)`.
+This module turns `key=value` arguments into instances, checks every field against its
+declaration, and prints `--help` from the same declarations. An unknown key lists the valid
+keys; a bad value names the key and what it takes. All errors are one line (ConfigError).
 """
 
 from __future__ import annotations
@@ -14,17 +16,58 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from data_prep.errors import QatuneError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(QatuneError, ValueError):
     """A bad `key=value` argument; the message says what to write instead."""
 
 
-def fail(error: BaseException, code: int) -> int:
-    """Print a command's one-line error and return its exit code."""
+def arg(
+    default: Any,
+    help: str,
+    *,
+    choices: typing.Sequence[Any] | None = None,
+    min: float | None = None,
+    above: float | None = None,
+) -> Any:
+    """A config field: its default, its one-line help, and what values it accepts (every
+    item of a tuple field must be among `choices`; numbers >= `min` or > `above`)."""
+    metadata = {"help": help, "choices": choices, "min": min, "above": above}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _check_value(key: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
+    items = value if isinstance(value, tuple | list) else (value,)
+    choices = meta.get("choices")
+    for item in items:
+        if choices is not None and item not in choices:
+            raise ConfigError(f"{key}={item!r}: use one of {', '.join(map(str, choices))}")
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        if meta.get("min") is not None and item < meta["min"]:
+            raise ConfigError(f"{key}={item!r}: must be >= {meta['min']:g}")
+        if meta.get("above") is not None and item <= meta["above"]:
+            raise ConfigError(f"{key}={item!r}: must be > {meta['above']:g}")
+
+
+def check_fields(config: Any) -> Any:
+    """Check every field of a config (nested configs too) against its `arg` declaration."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            check_fields(value)
+        else:
+            _check_value(field.name, value, field.metadata)
+    return config
+
+
+def fail(error: QatuneError) -> int:
+    """Print a command's one-line error; its exit code: 2 for a bad key or value, else 1."""
     print(f"error: {error}", file=sys.stderr)
-    return code
+    return 2 if isinstance(error, ConfigError) else 1
 
 
 def _convert(key: str, raw: str, hint: Any) -> Any:
@@ -84,21 +127,32 @@ def parse_overrides(cls: type[T], args: typing.Sequence[str], base: T | None = N
             raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(names)}")
         values[key] = _convert(key, raw.strip(), hints[key])
     start = base if base is not None else cls()
-    return dataclasses.replace(start, **values)  # type: ignore[type-var]
+    return check_fields(dataclasses.replace(start, **values))  # type: ignore[type-var]
 
 
 def help_text(cls: type, title: str) -> str:
-    """Every key with its type and default, for `--help`."""
+    """Every key with its type, default and help, for `--help` (nested configs skipped:
+    their keys are listed under their own title)."""
     hints = typing.get_type_hints(cls)
-    lines = [title, "", "keys (key=value):"]
+    lines = [title]
     for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            continue
         default = (
             field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
         )
         if isinstance(default, tuple | list):
             default = ",".join(map(str, default))
-        lines.append(f"  {field.name:<22} {_type_name(hints[field.name]):<22} = {default}")
-    return "\n".join(lines)
+        shown = f"{field.name}={default}"
+        lines.append(f"  {shown:<34} {_type_name(hints[field.name]):<16} {_help(field)}")
+    return "\n".join(lines) + "\n"
+
+
+def _help(field: dataclasses.Field) -> str:
+    text = field.metadata.get("help", "")
+    if field.metadata.get("choices") is not None:
+        text += f" [{'|'.join(map(str, field.metadata['choices']))}]"
+    return text
 
 
 def as_dict(config: Any) -> dict[str, Any]:
@@ -130,5 +184,11 @@ def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = Fal
 
 
 def from_dict(cls: type[T], values: dict[str, Any]) -> T:
-    """The inverse of as_dict (lists back to tuples)."""
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    """The inverse of as_dict (lists back to tuples, nested configs rebuilt)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if dataclasses.is_dataclass(hints.get(key)) and isinstance(value, dict):
+            value = from_dict(hints[key], value)
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)

@@ -7,45 +7,79 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.catalog import BASE_URL, DEFAULT_CATEGORIES
+from data_prep.cli import arg
 
 # Fields that only say where things are or how to fetch them: they do not change the prepared
 # tensors, so they stay out of the cache key.
-_LOCATION_FIELDS = {"data_dir", "raw_dir", "base_url", "retries", "backoff", "timeout", "strict"}
+_LOCATION_FIELDS = {"data_dir", "raw_dir", "base_url", "retries", "backoff", "timeout"}
+
+
+# Split sizes of 0 mean these: counts for the full Amazon QA data, fractions for your own file.
+AMAZON_SIZES = {"valid_size": 50_000, "train_size": 250_000}
+SOURCE_SIZES = {"valid_size": 0.1, "train_size": 0.7}
+SIZE_HELP = (
+    "; a count, or a fraction of all rows when below 1; "
+    "0: {amazon:,} for Amazon QA, {own} of the rows with source="
+)
+
+
+def _size(name: str, what: str) -> float:
+    help_ = what + SIZE_HELP.format(amazon=AMAZON_SIZES[name], own=SOURCE_SIZES[name])
+    return arg(0.0, help_, min=0)
 
 
 @dataclass(frozen=True)
 class PrepConfig:
-    data_dir: str = "~/.qatune/data"  # prepared datasets land in <data_dir>/prepared/<key>
-    raw_dir: str = ""  # the original .json.gz files; default <data_dir>/raw
-    base_url: str = BASE_URL
-    retries: int = 3
-    backoff: float = 1.0  # seconds before the first retry, doubled each time
-    timeout: float = 30.0
-    # Your own data instead of Amazon QA: a .csv, .jsonl or .parquet file.
-    source: str = ""
-    text_column: str = "text"
-    label_column: str = "label"
-    answer_column: str = ""  # optional second text kept for language-model pretraining
-    # Parsing (Amazon QA): "all", or category names such as "baby,office products".
-    categories: tuple[str, ...] = DEFAULT_CATEGORIES
-    min_chars: int = 5
-    max_chars: int = 512
-    strict: bool = False  # a malformed line is an error instead of being counted and skipped
-    # Split: counts, or fractions of all rows when below 1; the rest is unlabeled.
-    valid_size: float = 50_000
-    train_size: float = 250_000
-    # The held-out test split: no trial, scheduler, searcher or early stopping sees it; only
-    # the final scores of the chosen models. A count or a fraction, like the sizes above.
-    test_size: float = 0.1
-    # A file with an official test set instead (same columns as source=); test_size is unused.
-    test_source: str = ""
-    split_seed: int = 0
-    # Tokenization and vocabulary.
-    vocab_from: str = "train"  # or "train+unlabeled"
-    min_freq: int = 1
-    max_size: int = 100_000  # most frequent tokens kept, PAD and UNK not counted
-    max_length: int = 0  # 0: the length_percentile of train lengths
-    length_percentile: float = 95.0
+    data_dir: str = arg("~/.qatune/data", "prepared datasets land in <data_dir>/prepared/<key>")
+    raw_dir: str = arg(
+        "", "the original .json.gz files (default <data_dir>/raw); must exist when given"
+    )
+    base_url: str = arg(BASE_URL, "where the 38 original files are downloaded from")
+    retries: int = arg(3, "download attempts per file", min=1)
+    backoff: float = arg(1.0, "seconds before the first download retry, doubled each time", min=0)
+    timeout: float = arg(30.0, "seconds a download may wait for the server", above=0)
+    source: str = arg(
+        "", "your own labeled data instead of Amazon QA: a .csv, .jsonl or .parquet file"
+    )
+    text_column: str = arg("text", "source= column holding the question text")
+    label_column: str = arg("label", "source= column holding the class")
+    answer_column: str = arg("", "optional source= column of second text, kept for LM pretraining")
+    encoding: str = arg("utf-8", "text encoding of a source= CSV/JSONL file (e.g. latin-1)")
+    categories: tuple[str, ...] = arg(
+        DEFAULT_CATEGORIES, 'Amazon QA categories: all, or names such as "baby,office products"'
+    )
+    min_chars: int = arg(5, "shortest question and answer kept (characters)", min=0)
+    max_chars: int = arg(512, "longest question and answer kept (characters)", min=1)
+    strict: bool = arg(False, "a malformed line is an error instead of being counted and skipped")
+    valid_size: float = _size("valid_size", "rows for model choice and early stopping")
+    test_size: float = arg(
+        0.0, "held-out rows only the final scores read; a count or fraction; 0: as valid_size",
+        min=0,
+    )  # fmt: skip
+    train_size: float = _size("train_size", "labeled rows to train on (the rest is unlabeled)")
+    test_source: str = arg(
+        "", "a file with an official test set (same columns as source=); replaces test_size"
+    )
+    split_seed: int = arg(0, "seed of the stratified split")
+    vocab_from: str = arg(
+        "train", "which text builds the vocabulary", choices=("train", "train+unlabeled")
+    )
+    min_freq: int = arg(1, "fewest occurrences for a token to enter the vocabulary", min=1)
+    max_size: int = arg(100_000, "most frequent tokens kept (PAD and UNK not counted)", min=1)
+    max_length: int = arg(
+        0, "tokens kept per question; 0: the length_percentile of train lengths", min=0
+    )
+    length_percentile: float = arg(
+        99.0, "percentile of train lengths used when max_length=0", min=1
+    )
+
+    def size(self, name: str) -> float:
+        """valid_size / test_size / train_size with 0 (automatic) resolved: counts for the
+        Amazon data, fractions for source=; the test split as large as valid."""
+        value = getattr(self, name)
+        if value or name == "test_size":
+            return value or self.size("valid_size")
+        return (SOURCE_SIZES if self.source else AMAZON_SIZES)[name]
 
     @property
     def data_path(self) -> Path:

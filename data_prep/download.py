@@ -23,12 +23,13 @@ from tqdm import tqdm
 
 from data_prep.catalog import SOURCE_FILES, SourceFile
 from data_prep.config import PrepConfig
+from data_prep.errors import DataError
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(DataError):
     pass
 
 
@@ -76,7 +77,9 @@ def _fetch_once(url: str, part: Path, timeout: float, desc: str) -> str:
         received = 0
         with (
             open(part, "wb") as out,
-            tqdm(total=expected, unit="B", unit_scale=True, desc=desc, leave=False) as bar,
+            tqdm(
+                total=expected, unit="B", unit_scale=True, desc=desc, leave=False, disable=None
+            ) as bar,
         ):
             for block in iter(lambda: response.read(_CHUNK), b""):
                 out.write(block)
@@ -145,7 +148,7 @@ def download(config: PrepConfig, sources: Iterable[SourceFile] = SOURCE_FILES) -
     raw_dir = config.raw_path
     sources = list(sources)
     paths, failures = [], []
-    for source in tqdm(sources, desc="download", unit="file"):
+    for source in tqdm(sources, desc="download", unit="file", disable=None):
         try:
             paths.append(download_file(source, raw_dir, config))
         except OfflineError:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from data_prep.errors import DataError
 from data_prep.store import PreparedData
 
 GLOVE_PACKAGE = "glove-6b-50d"
@@ -48,7 +49,9 @@ def _text_lines(path: Path) -> Iterator[str]:
 def _read_text_vectors(path: Path, index: dict[str, int]) -> tuple[dict[int, np.ndarray], int]:
     found: dict[int, np.ndarray] = {}
     dim = 0
-    for line_no, line in enumerate(tqdm(_text_lines(path), desc=path.name, unit="vec"), 1):
+    for line_no, line in enumerate(
+        tqdm(_text_lines(path), desc=path.name, unit="vec", disable=None), 1
+    ):
         parts = line.rstrip().split(" ")
         if line_no == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
             continue  # fastText header: "<count> <dim>"
@@ -56,7 +59,7 @@ def _read_text_vectors(path: Path, index: dict[str, int]) -> tuple[dict[int, np.
             continue
         dim = dim or len(parts) - 1
         if len(parts) - 1 != dim:
-            raise ValueError(
+            raise DataError(
                 f"{path}:{line_no}: {len(parts) - 1} values where earlier lines have {dim}; "
                 "is this a word-vector file (.vec, GloVe .txt)?"
             )
@@ -64,7 +67,7 @@ def _read_text_vectors(path: Path, index: dict[str, int]) -> tuple[dict[int, np.
         if i is not None and i not in found:
             found[i] = np.asarray(parts[1:], dtype=np.float32)
     if not dim:
-        raise ValueError(f"{path}: no vectors found")
+        raise DataError(f"{path}: no vectors found")
     return found, dim
 
 

@@ -23,11 +23,12 @@ from tqdm import tqdm
 
 from data_prep.catalog import category_of, kind_of, normalize_category
 from data_prep.config import PrepConfig
+from data_prep.errors import DataError
 
 log = logging.getLogger(__name__)
 
 
-class ParseError(ValueError):
+class ParseError(DataError):
     pass
 
 
@@ -80,8 +81,19 @@ def read_file(path: Path, report: ParseReport, strict: bool) -> list[tuple[str, 
             f"{path}: damaged or truncated gzip after line {line_no} ({err}); "
             "download it again with `python -m data_prep download`"
         ) from err
+    except OSError as err:
+        raise ParseError(f"{path}: cannot be read ({err.strerror or err})") from err
     if line_no == 0:
-        log.warning("%s is empty", path)
+        raise ParseError(
+            f"{path}: empty file (no lines); download it again with `python -m data_prep "
+            "download`, or remove it to leave its category out"
+        )
+    if not pairs:
+        raise ParseError(
+            f"{path}: none of its {line_no} lines is a valid record (first: line "
+            f"{report.malformed[-1][1] if report.malformed else '?'}: "
+            f"{report.malformed[-1][2] if report.malformed else ''}); is it an original file?"
+        )
     report.files[name] = line_no
     report.pairs[name] = len(pairs)
     return pairs
@@ -116,7 +128,7 @@ def parse(config: PrepConfig) -> tuple[pd.DataFrame, ParseReport]:
     files = select_files(find_files(config.raw_path), config.categories)
     report = ParseReport()
     frames = []
-    for path in tqdm(files, desc="parse", unit="file"):
+    for path in tqdm(files, desc="parse", unit="file", disable=None):
         pairs = read_file(path, report, config.strict)
         frame = pd.DataFrame(pairs, columns=["question", "answer"], dtype=object)
         frame["category"] = category_of(path.name)
@@ -128,9 +140,9 @@ def parse(config: PrepConfig) -> tuple[pd.DataFrame, ParseReport]:
         "answer"
     ].str.len().between(config.min_chars, config.max_chars)
     rows = rows[keep].drop_duplicates("question").reset_index(drop=True)
-    check_classes(rows, "category", f"{config.raw_path} ({len(files)} files)")
-    if report.malformed:
+    if report.malformed:  # before the class check, which may stop here
         log.warning(report.summary())
+    check_classes(rows, "category", f"{config.raw_path} ({len(files)} files)")
     return rows, report
 
 

@@ -1,4 +1,4 @@
-"""parse -> split -> tokenize -> write, cached by a key of the sources and the config.
+r"""parse -> split -> tokenize -> write, cached by a key of the sources and the config.
 
     python -m data_prep prepare raw_dir=../shared/data/amazon_qa categories=all \
         valid_size=0.1 train_size=0.6
@@ -21,6 +21,7 @@ import pandas as pd
 from data_prep import tokenize as tok
 from data_prep.config import PrepConfig
 from data_prep.download import sha256_of
+from data_prep.errors import DataError
 from data_prep.parse import find_files, parse, select_files
 from data_prep.sources import read_source
 from data_prep.split import split
@@ -64,7 +65,7 @@ def load_test_rows(config: PrepConfig, known: set[str]) -> pd.DataFrame | None:
     rows = read_source(config, config.test_source)
     unknown = sorted(set(rows["category"]) - known)
     if unknown:
-        raise ValueError(
+        raise DataError(
             f"test_source={config.test_source}: labels {unknown[:10]} are not in source= "
             f"(classes: {sorted(known)[:20]}); a model cannot predict a class it never saw"
         )
@@ -92,10 +93,6 @@ def ensure_raw_files(config: PrepConfig) -> None:
     from data_prep.download import download
 
     download(config)
-
-
-# What preparing data can raise: parse, split and download errors, missing files.
-DATA_ERRORS = (ValueError, OSError, RuntimeError)
 
 
 def prepared_data(config: PrepConfig) -> PreparedData:

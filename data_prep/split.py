@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from data_prep.config import PrepConfig
+from data_prep.errors import DataError
 
 
-class SplitError(ValueError):
+class SplitError(DataError):
     pass
 
 
@@ -40,16 +41,15 @@ def split(
     """valid, test, train and unlabeled frames; `test_rows` (an official test set) replace
     the drawn test split."""
     total = len(rows)
-    sizes = {
-        "valid": resolve_size(config.valid_size, total, "valid_size"),
-        "test": 0 if test_rows is not None else resolve_size(config.test_size, total, "test_size"),
-        "train": resolve_size(config.train_size, total, "train_size"),
-    }
+    asked = {n: config.size(f"{n}_size") for n in ("valid", "test", "train")}
+    if test_rows is not None:
+        asked["test"] = 0
+    sizes = {name: resolve_size(size, total, f"{name}_size") for name, size in asked.items()}
     if sum(sizes.values()) > total:
-        asked = " + ".join(str(n) for n in sizes.values())
+        counts = " + ".join(str(n) for n in sizes.values())
         raise SplitError(
-            f"valid_size={config.valid_size:g}, test_size={config.test_size:g} and "
-            f"train_size={config.train_size:g} ask for {asked} = {sum(sizes.values())} rows, "
+            f"valid_size={asked['valid']:g}, test_size={asked['test']:g} and "
+            f"train_size={asked['train']:g} ask for {counts} = {sum(sizes.values())} rows, "
             f"but only {total} rows remain after filtering. Ask for fewer rows or fractions "
             "(e.g. valid_size=0.1 test_size=0.1 train_size=0.6), or add categories/files; "
             "sizes are never shrunk silently."

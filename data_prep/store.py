@@ -21,6 +21,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from data_prep.errors import DataError
+
 SPLITS = ("train", "valid", "test", "unlabeled")
 
 
@@ -157,7 +159,7 @@ class PreparedData:
 def load(path: str | os.PathLike) -> PreparedData:
     path = Path(path)
     if not is_complete(path):
-        raise FileNotFoundError(
+        raise DataError(
             f"{path} is not a complete prepared dataset (no meta.json or split files); "
             "prepare it with `python -m data_prep all ...`"
         )

@@ -20,7 +20,8 @@ SPECIALS = ("<pad>", "<unk>")
 
 
 def tokenize_all(texts: Iterable[str], desc: str = "tokenize") -> list[list[str]]:
-    return [wordpunct_tokenize(t) for t in tqdm(texts, desc=desc, unit="text", mininterval=1)]
+    bar = tqdm(texts, desc=desc, unit="text", mininterval=1, disable=None)  # a terminal only
+    return [wordpunct_tokenize(t) for t in bar]
 
 
 def build_vocab(token_lists: Iterable[Sequence[str]], min_freq: int, max_size: int) -> list[str]:

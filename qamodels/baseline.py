@@ -1,4 +1,4 @@
-"""The bar every search must clear: TF-IDF word 1-2 grams + a linear model (scikit-learn).
+r"""The bar every search must clear: TF-IDF word 1-2 grams + a linear model (scikit-learn).
 
     python -m qamodels.baseline raw_dir=../shared/data/amazon_qa categories=all \
         valid_size=0.1 train_size=0.6
@@ -124,15 +124,18 @@ def load_baseline(directory: Path) -> tuple[Pipeline, float]:
 
 
 def main(argv: list[str]) -> int:
-    from data_prep import DATA_ERRORS, PrepConfig, prepared_data
-    from data_prep.cli import ConfigError, fail, parse_overrides
+    from data_prep import PrepConfig, prepared_data
+    from data_prep.cli import fail, help_text, parse_overrides
+    from data_prep.errors import QatuneError
 
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        print(help_text(PrepConfig, "data keys:"))
+        return 0
     try:
         data = prepared_data(parse_overrides(PrepConfig, argv))
-    except ConfigError as err:
-        return fail(err, 2)
-    except DATA_ERRORS as err:
-        return fail(err, 1)
+    except QatuneError as err:
+        return fail(err)
     result = fit_baseline(data)
     print(
         f"{result.name} ({result.seconds:.1f} s): valid accuracy {result.valid['accuracy']:.4f}"

@@ -8,23 +8,27 @@ token into the forward direction; a classifier can then start from the pretraine
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from qamodels.layers import ClassifierHead, SpatialDropout, pool, pooled_width
+from data_prep.cli import arg
+from qamodels.layers import NORMS, POOLINGS, ClassifierHead, SpatialDropout, pool, pooled_width
 
-DEFAULTS = dict(
-    hidden=128,
-    layers=1,
-    spatial_dropout=0.2,
-    lstm_dropout=0.0,
-    pooling="max",
-    head_hidden=128,
-    head_layers=0,
-    dropout=0.3,
-    norm="none",
-)
+
+@dataclass(frozen=True)
+class BiLSTMConfig:
+    hidden: int = arg(128, "LSTM width per direction", min=1)
+    layers: int = arg(1, "stacked LSTM layers", min=1)
+    spatial_dropout: float = arg(0.2, "drops whole embedding channels", min=0)
+    lstm_dropout: float = arg(0.0, "dropout between LSTM layers", min=0)
+    pooling: str = arg("max", "over time; last: the final states", choices=(*POOLINGS, "last"))
+    head_hidden: int = arg(128, "width of the head's hidden layers", min=1)
+    head_layers: int = arg(0, "hidden layers of the head", min=0)
+    dropout: float = arg(0.3, "dropout in the head", min=0)
+    norm: str = arg("none", "normalization in the head", choices=NORMS)
 
 
 def reverse_padded(x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
@@ -87,20 +91,14 @@ class BiLSTMEncoder(nn.Module):
 class BiLSTM(nn.Module):
     def __init__(self, embedding: nn.Embedding, classes: int, **params):
         super().__init__()
-        p = {**DEFAULTS, **params}
+        p = BiLSTMConfig(**params)
         self.encoder = BiLSTMEncoder(
-            embedding, p["hidden"], p["layers"], p["spatial_dropout"], p["lstm_dropout"]
+            embedding, p.hidden, p.layers, p.spatial_dropout, p.lstm_dropout
         )
         self.embedding = embedding
-        self.pooling = p["pooling"]
-        width = (
-            2 * p["hidden"]
-            if self.pooling == "last"
-            else pooled_width(2 * p["hidden"], self.pooling)
-        )
-        self.head = ClassifierHead(
-            width, classes, p["head_hidden"], p["head_layers"], p["dropout"], p["norm"]
-        )
+        self.pooling = p.pooling
+        width = 2 * p.hidden if self.pooling == "last" else pooled_width(2 * p.hidden, self.pooling)
+        self.head = ClassifierHead(width, classes, p.head_hidden, p.head_layers, p.dropout, p.norm)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         states, last = self.encoder(ids, mask)

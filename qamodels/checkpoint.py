@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from data_prep.cli import ConfigError
 from qamodels.embedding import make_embedding
 from qamodels.registry import build_model
 
@@ -50,8 +52,17 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[nn.Module, dict]:
     if path.is_dir():
         path = path / MODEL_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no exported model (expected {MODEL_FILE})")
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
+        raise ConfigError(
+            f"{path}: no exported model (expected {MODEL_FILE}); point model= at a "
+            "best_model/ or best_ensemble/ of a search, or a qamodels.train run directory"
+        )
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as err:
+        raise ConfigError(
+            f"{path}: damaged or truncated model file ({str(err).splitlines()[0][:120]}); "
+            "export it again (rerun the search or qamodels.train)"
+        ) from None
     weights = checkpoint["state_dict"]["embedding.weight"]
     embedding = make_embedding(weights.shape[0], weights.shape[1], "random")
     model = build_model(

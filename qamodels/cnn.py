@@ -8,10 +8,15 @@ Pads are zeroed before every convolution (MaskedConv1d), so nothing leaks into r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from data_prep.cli import arg
 from qamodels.layers import (
+    NORMS,
+    POOLINGS,
     ClassifierHead,
     MaskedConv1d,
     SpatialDropout,
@@ -20,35 +25,59 @@ from qamodels.layers import (
     pooled_width,
 )
 
-_HEAD = dict(hidden=256, hidden_layers=1, dropout=0.3, norm="batch", pooling="meanmax")
-PARALLEL_DEFAULTS = dict(windows=(2, 3, 4, 5), filters=128, spatial_dropout=0.1, **_HEAD)
-STACKED_DEFAULTS = dict(window=3, layers=2, filters=128, spatial_dropout=0.1, **_HEAD)
-RESIDUAL_DEFAULTS = dict(
-    windows=(3, 5), blocks=3, filters=128, spatial_dropout=0.1, block_norm="layer", **_HEAD
-)
+
+@dataclass(frozen=True)
+class CNNHead:
+    """What every CNN shares: pooling over time and the classifier head."""
+
+    filters: int = arg(128, "channels of each convolution", min=1)
+    spatial_dropout: float = arg(0.1, "drops whole embedding channels", min=0)
+    pooling: str = arg("meanmax", "over time", choices=POOLINGS)
+    hidden: int = arg(256, "width of the head's hidden layers", min=1)
+    hidden_layers: int = arg(1, "hidden layers of the head", min=0)
+    dropout: float = arg(0.3, "dropout in the head", min=0)
+    norm: str = arg("batch", "normalization in the head", choices=NORMS)
 
 
-def _head(width: int, classes: int, p: dict) -> ClassifierHead:
+@dataclass(frozen=True)
+class ParallelCNNConfig(CNNHead):
+    windows: tuple[int, ...] = arg((2, 3, 4, 5), "one convolution per window, side by side", min=1)
+
+
+@dataclass(frozen=True)
+class StackedCNNConfig(CNNHead):
+    window: int = arg(3, "window of every convolution", min=1)
+    layers: int = arg(2, "convolutions one after another", min=1)
+
+
+@dataclass(frozen=True)
+class ResidualCNNConfig(CNNHead):
+    windows: tuple[int, ...] = arg((3, 5), "windows the blocks cycle through", min=1)
+    blocks: int = arg(3, "residual blocks", min=1)
+    block_norm: str = arg("layer", "normalization inside each block", choices=("none", "layer"))
+
+
+def _head(width: int, classes: int, p: CNNHead) -> ClassifierHead:
     return ClassifierHead(
-        pooled_width(width, p["pooling"]),
+        pooled_width(width, p.pooling),
         classes,
-        p["hidden"],
-        p["hidden_layers"],
-        p["dropout"],
-        p["norm"],
+        p.hidden,
+        p.hidden_layers,
+        p.dropout,
+        p.norm,
     )
 
 
 class ParallelCNN(nn.Module):
     def __init__(self, embedding: nn.Embedding, classes: int, **params):
         super().__init__()
-        p = {**PARALLEL_DEFAULTS, **params}
-        self.pooling = p["pooling"]
+        p = ParallelCNNConfig(**params)
+        self.pooling = p.pooling
         self.embedding = embedding
-        self.dropout = SpatialDropout(p["spatial_dropout"])
+        self.dropout = SpatialDropout(p.spatial_dropout)
         dim = embedding.embedding_dim
-        self.branches = nn.ModuleList(MaskedConv1d(dim, p["filters"], w) for w in p["windows"])
-        self.head = _head(p["filters"] * len(p["windows"]), classes, p)
+        self.branches = nn.ModuleList(MaskedConv1d(dim, p.filters, w) for w in p.windows)
+        self.head = _head(p.filters * len(p.windows), classes, p)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.dropout(self.embedding(ids))
@@ -59,15 +88,15 @@ class ParallelCNN(nn.Module):
 class StackedCNN(nn.Module):
     def __init__(self, embedding: nn.Embedding, classes: int, **params):
         super().__init__()
-        p = {**STACKED_DEFAULTS, **params}
-        self.pooling = p["pooling"]
+        p = StackedCNNConfig(**params)
+        self.pooling = p.pooling
         self.embedding = embedding
-        self.dropout = SpatialDropout(p["spatial_dropout"])
-        widths = [embedding.embedding_dim] + [p["filters"]] * p["layers"]
+        self.dropout = SpatialDropout(p.spatial_dropout)
+        widths = [embedding.embedding_dim] + [p.filters] * p.layers
         self.convs = nn.ModuleList(
-            MaskedConv1d(a, b, p["window"]) for a, b in zip(widths, widths[1:], strict=False)
+            MaskedConv1d(a, b, p.window) for a, b in zip(widths, widths[1:], strict=False)
         )
-        self.head = _head(p["filters"], classes, p)
+        self.head = _head(p.filters, classes, p)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.dropout(self.embedding(ids))
@@ -89,17 +118,17 @@ class ResidualBlock(nn.Module):
 class ResidualCNN(nn.Module):
     def __init__(self, embedding: nn.Embedding, classes: int, **params):
         super().__init__()
-        p = {**RESIDUAL_DEFAULTS, **params}
-        self.pooling = p["pooling"]
+        p = ResidualCNNConfig(**params)
+        self.pooling = p.pooling
         self.embedding = embedding
-        self.dropout = SpatialDropout(p["spatial_dropout"])
-        self.project = nn.Linear(embedding.embedding_dim, p["filters"])
-        windows = p["windows"]
+        self.dropout = SpatialDropout(p.spatial_dropout)
+        self.project = nn.Linear(embedding.embedding_dim, p.filters)
+        windows = p.windows
         self.blocks = nn.ModuleList(
-            ResidualBlock(p["filters"], windows[i % len(windows)], p["block_norm"])
-            for i in range(p["blocks"])
+            ResidualBlock(p.filters, windows[i % len(windows)], p.block_norm)
+            for i in range(p.blocks)
         )
-        self.head = _head(p["filters"], classes, p)
+        self.head = _head(p.filters, classes, p)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.project(self.dropout(self.embedding(ids)))

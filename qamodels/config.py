@@ -1,42 +1,54 @@
-"""The training config: plain values, overridable as `key=value` (qamodels.train, search)."""
+"""The training config: plain values, overridable as `key=value` (qamodels.train, and for a
+whole search: search.run, where it is the fixed base of every trial)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data_prep.cli import arg
+from qamodels.embedding import MODES
+
+METRICS = ("valid_accuracy", "valid_macro_f1", "valid_micro_f1", "valid_loss")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    arch: str = "cnn_parallel"
-    epochs: int = 10
-    batch_size: int = 256
-    optimizer: str = "adamw"  # adam | adamw | sgd
-    lr: float = 2e-3
-    weight_decay: float = 0.01
-    momentum: float = 0.9  # sgd only
-    scheduler: str = "onecycle"  # none | cosine | onecycle | warmup | plateau
-    warmup_fraction: float = 0.1  # of all steps, for warmup and onecycle
-    grad_clip: float = 1.0  # 0: off
-    patience: int = 3  # epochs without improvement before stopping early
-    metric: str = "valid_accuracy"  # valid_accuracy | valid_macro_f1 | valid_micro_f1 | valid_loss
-    bucket: bool = True  # batches of similar lengths
-    trim: bool = True  # cut each batch to its longest item
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast on CUDA
-    # Embeddings: random | frozen | finetune (pretrained vectors) | lm_frozen | lm_finetune.
-    embedding: str = "random"
-    embedding_dim: int = 128  # random mode; pretrained modes take the vectors' width
-    vectors: str = "glove-6b-50d"  # a .vec/.vec.zip/.txt path, or glove-6b-50d
-    embedding_lr: float = 1e-4  # finetune modes: the embedding's own learning rate
-    lm_checkpoint: str = ""  # from `python -m qamodels.lm`; bilstm also takes its encoder
-    # Transfer (ULMFiT): lower layer groups learn at lr / lr_decay**depth; unfreeze one group
-    # per epoch from the top.
-    lr_decay: float = 1.0
-    gradual_unfreeze: bool = False
-    max_train_rows: int = 0  # 0: all; else a seeded subset (quick runs, tests)
-    out_dir: str = ""  # run directory; default ~/.qatune/runs/<arch>-<time>
-    progress: bool = True
+    arch: str = arg("cnn_parallel", "the architecture (qamodels.registry)")
+    epochs: int = arg(10, "epochs at most", min=1)
+    batch_size: int = arg(256, "training batch size", min=1)
+    optimizer: str = arg("adamw", "optimizer", choices=("adam", "adamw", "sgd"))
+    lr: float = arg(2e-3, "peak learning rate of the top layers", above=0)
+    weight_decay: float = arg(0.01, "weight decay", min=0)
+    momentum: float = arg(0.9, "momentum (sgd only)", min=0)
+    scheduler: str = arg(
+        "onecycle",
+        "learning-rate schedule, stepped per batch (plateau: per epoch on the metric)",
+        choices=("none", "cosine", "onecycle", "warmup", "plateau"),
+    )
+    warmup_fraction: float = arg(0.1, "share of all steps spent warming up (warmup, onecycle)",
+                                 min=0)  # fmt: skip
+    grad_clip: float = arg(1.0, "gradient norm clip; 0: off", min=0)
+    patience: int = arg(3, "epochs without a better metric before stopping early", min=1)
+    metric: str = arg("valid_accuracy", "what chooses the best epoch and model", choices=METRICS)
+    bucket: bool = arg(True, "batches of questions of similar length")
+    trim: bool = arg(True, "cut each batch to its longest question")
+    seed: int = arg(0, "seed of weights, batch order, subsets (and of a search's sampler)")
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    amp: bool = arg(True, "bf16 autocast on CUDA")
+    embedding: str = arg("random", "embedding mode (qamodels.embedding)", choices=MODES)
+    embedding_dim: int = arg(128, "width of a random embedding (pretrained modes take theirs)",
+                             min=1)  # fmt: skip
+    vectors: str = arg(
+        "glove-6b-50d", "pretrained vectors: a .vec/.vec.zip/.txt path or glove-6b-50d"
+    )
+    embedding_lr: float = arg(1e-4, "the fine-tuned embedding's own learning rate", above=0)
+    lm_checkpoint: str = arg("", "from qamodels.lm / qamodels.mlm (embedding=lm_*)")
+    lr_decay: float = arg(1.0, "ULMFiT: lower layer groups learn at lr / lr_decay**depth",
+                          above=0)  # fmt: skip
+    gradual_unfreeze: bool = arg(False, "ULMFiT: unfreeze one layer group per epoch from the top")
+    max_train_rows: int = arg(0, "0: all of train; else a seeded subset (quick runs, tests)", min=0)
+    out_dir: str = arg("", "run directory; default ~/.qatune/runs/<arch>-<time>")
+    progress: bool = arg(True, "progress bars (only ever drawn on a terminal)")
 
     @property
     def mode(self) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from data_prep.cli import ConfigError
+
 MODES = ("random", "frozen", "finetune", "lm_frozen", "lm_finetune")
 PRETRAINED_MODES = ("frozen", "finetune")
 LM_MODES = ("lm_frozen", "lm_finetune")
@@ -21,13 +23,13 @@ def make_embedding(
     vocab_size: int, dim: int, mode: str, weights: torch.Tensor | None = None
 ) -> nn.Embedding:
     if mode not in MODES:
-        raise ValueError(f"embedding={mode!r}: use one of {', '.join(MODES)}")
+        raise ConfigError(f"embedding={mode!r}: use one of {', '.join(MODES)}")
     if mode == "random":
         return nn.Embedding(vocab_size, dim, padding_idx=0)
     if weights is None:
-        raise ValueError(f"embedding={mode} needs pretrained weights (vectors= or lm_checkpoint=)")
+        raise ConfigError(f"embedding={mode} needs pretrained weights (vectors= or lm_checkpoint=)")
     if weights.shape[0] != vocab_size:
-        raise ValueError(
+        raise ConfigError(
             f"pretrained embedding has {weights.shape[0]} rows but the vocabulary has "
             f"{vocab_size}: was it built for another prepared dataset?"
         )

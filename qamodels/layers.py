@@ -13,6 +13,9 @@ from torch import nn
 # Even windows with padding="same" pad asymmetrically, which is what we want; PyTorch warns.
 warnings.filterwarnings("ignore", message="Using padding='same' with even kernel lengths")
 
+POOLINGS = ("mean", "max", "meanmax")
+NORMS = ("none", "batch", "layer")
+
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.unsqueeze(-1).to(x.dtype)

@@ -1,4 +1,4 @@
-"""Masked language model for the Transformer, pretrained on the unlabeled questions and answers.
+r"""Masked language model for the Transformer, pretrained on the unlabeled questions and answers.
 
     python -m qamodels.mlm raw_dir=../shared/data/amazon_qa categories=all valid_size=0.1 \
         train_size=0.6 epochs=3 d_model=128 layers=2 out=~/.qatune/mlm.pt
@@ -20,25 +20,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from data_prep.cli import arg
 from data_prep.store import PreparedData
 from data_prep.tokenize import UNK
 from qamodels.embedding import make_embedding
-from qamodels.lm import PretrainConfig, fit_language_model, run_cli
+from qamodels.pretrain import PretrainConfig, fit_language_model, run_cli
 from qamodels.transformer import ENCODER_KEYS, TransformerEncoder
 
 
 @dataclass(frozen=True)
 class MLMConfig(PretrainConfig):
-    embedding_dim: int = 128
-    d_model: int = 128
-    heads: int = 4
-    layers: int = 2
-    ff_mult: int = 2
-    attn_dropout: float = 0.1
-    max_positions: int = 512
-    mask_share: float = 0.15
-    lr: float = 1e-3
-    out: str = "~/.qatune/mlm.pt"
+    embedding_dim: int = arg(128, "embedding width", min=1)
+    d_model: int = arg(128, "width of the encoder", min=1)
+    heads: int = arg(4, "attention heads", min=1)
+    layers: int = arg(2, "encoder layers", min=1)
+    ff_mult: int = arg(2, "feed-forward width as a multiple of d_model", min=1)
+    attn_dropout: float = arg(0.1, "dropout inside the encoder", min=0)
+    max_positions: int = arg(512, "longest sequence the position table holds", min=1)
+    mask_share: float = arg(0.15, "share of real tokens to predict", above=0)
+    lr: float = arg(1e-3, "AdamW learning rate", above=0)
+    out: str = arg("~/.qatune/mlm.pt", "where the encoder checkpoint is saved")
 
 
 class MaskedLanguageModel(nn.Module):

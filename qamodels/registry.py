@@ -1,47 +1,60 @@
-"""The one registry of architectures: name -> model class and its default hyperparameters."""
+"""The one registry of architectures: name -> model class and its typed config (one frozen
+dataclass per architecture, as nanoGPT's GPTConfig, declared beside the model)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
+from data_prep.cli import ConfigError, as_dict, check_fields, parse_overrides
 from qamodels import bilstm, cnn, dan, transformer
 
 
 @dataclass(frozen=True)
 class Architecture:
     model: type[nn.Module]
-    defaults: dict[str, Any]
+    config: type  # the architecture's parameters: a frozen dataclass of `arg` fields
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config())
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "dan": Architecture(dan.DAN, dan.DEFAULTS),
-    "bilstm": Architecture(bilstm.BiLSTM, bilstm.DEFAULTS),
-    "cnn_parallel": Architecture(cnn.ParallelCNN, cnn.PARALLEL_DEFAULTS),
-    "cnn_stacked": Architecture(cnn.StackedCNN, cnn.STACKED_DEFAULTS),
-    "cnn_residual": Architecture(cnn.ResidualCNN, cnn.RESIDUAL_DEFAULTS),
-    "transformer": Architecture(transformer.TransformerClassifier, transformer.DEFAULTS),
+    "dan": Architecture(dan.DAN, dan.DANConfig),
+    "bilstm": Architecture(bilstm.BiLSTM, bilstm.BiLSTMConfig),
+    "cnn_parallel": Architecture(cnn.ParallelCNN, cnn.ParallelCNNConfig),
+    "cnn_stacked": Architecture(cnn.StackedCNN, cnn.StackedCNNConfig),
+    "cnn_residual": Architecture(cnn.ResidualCNN, cnn.ResidualCNNConfig),
+    "transformer": Architecture(transformer.TransformerClassifier, transformer.TransformerConfig),
 }
 
 
 def architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {name!r}; choose from {', '.join(ARCHITECTURES)}")
+        raise ConfigError(f"arch={name}: use one of {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]
 
 
-def check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The full parameter set of `name`: its defaults overridden by `params` (known keys only)."""
-    defaults = architecture(name).defaults
-    unknown = sorted(set(params) - set(defaults))
+def _known(name: str, keys: Any) -> type:
+    """The architecture's config class; an error naming the keys it does not have."""
+    config = architecture(name).config
+    fields = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(keys) - set(fields))
     if unknown:
-        raise ValueError(
-            f"arch {name} has no parameter(s) {', '.join(unknown)}; "
-            f"its parameters: {', '.join(defaults)}"
+        raise ConfigError(
+            f"arch {name} has no parameter(s) {', '.join(unknown)}; its parameters: "
+            + ", ".join(fields)
         )
-    return {**defaults, **params}
+    return config
+
+
+def check_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The full, checked parameter set of `name`: its defaults overridden by `params`."""
+    return as_dict(check_fields(_known(name, params)(**params)))
 
 
 def build_model(name: str, embedding: nn.Embedding, classes: int, params: dict) -> nn.Module:
@@ -49,23 +62,6 @@ def build_model(name: str, embedding: nn.Embedding, classes: int, params: dict) 
 
 
 def parse_params(name: str, args: list[str]) -> dict[str, Any]:
-    """`key=value` strings typed by the architecture's defaults (tuples are comma lists)."""
-    defaults = architecture(name).defaults
-    params: dict[str, Any] = {}
-    for arg in args:
-        key, _, raw = arg.partition("=")
-        if key not in defaults:
-            check_params(name, {key: None})  # raises with the list of valid parameters
-        default = defaults[key]
-        try:
-            if isinstance(default, bool):
-                params[key] = raw.lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, tuple):
-                params[key] = tuple(type(default[0])(v) for v in raw.split(",") if v)
-            else:
-                params[key] = type(default)(raw)
-        except ValueError:
-            raise ValueError(
-                f"{key}={raw!r}: expected {type(default).__name__} like {default!r}"
-            ) from None
-    return params
+    """An architecture's own `key=value` arguments, typed and checked by its config."""
+    config = _known(name, [a.split("=", 1)[0] for a in args])
+    return as_dict(parse_overrides(config, args))

@@ -1,4 +1,4 @@
-"""Train one classifier on a prepared dataset, no Ray needed.
+r"""Train one classifier on a prepared dataset, no Ray needed.
 
     python -m qamodels.train arch=cnn_parallel raw_dir=../shared/data/amazon_qa \
         categories=all valid_size=0.1 train_size=0.6 epochs=5 filters=128 windows=2,3,4
@@ -14,8 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from data_prep import DATA_ERRORS, PrepConfig, prepared_data
-from data_prep.cli import ConfigError, fail, help_text, split_overrides
+from data_prep import PrepConfig, prepared_data
+from data_prep.cli import fail, help_text, split_overrides
+from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES, architecture, parse_params
 from qamodels.trainer import Trainer
@@ -32,17 +33,14 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         print(help_text(TrainConfig, "training keys:"))
         for name, arch in ARCHITECTURES.items():
-            print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in arch.defaults.items()))
+            print(help_text(arch.config, f"{name} parameters:"))
         return 0
     try:
         prep, config, params = split_args(argv)
-    except (ConfigError, ValueError) as err:
-        return fail(err, 2)
-    try:
         data = prepared_data(prep)
-    except DATA_ERRORS as err:
-        return fail(err, 1)
-    trainer = Trainer(config, data, params)
+        trainer = Trainer(config, data, params)
+    except QatuneError as err:
+        return fail(err)
     print(f"{config.arch}: {trainer.parameter_count:,} parameters on {trainer.device}")
     result = trainer.fit()
     default_dir = f"~/.qatune/runs/{config.arch}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from data_prep.cli import ConfigError
 from data_prep.embeddings import load_embeddings
 from data_prep.store import PreparedData, Split
 from qamodels import plots
@@ -27,9 +28,9 @@ from qamodels.batches import DeviceSplit, iterate
 from qamodels.checkpoint import MODEL_FILE, save_model
 from qamodels.config import TrainConfig
 from qamodels.embedding import LM_MODES, PRETRAINED_MODES, make_embedding
-from qamodels.lm import load_lm, resolve_device
 from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import apply_unfreezing, make_optimizer, make_scheduler
+from qamodels.pretrain import load_lm, resolve_device
 from qamodels.registry import build_model, check_params
 
 
@@ -87,7 +88,7 @@ def build_classifier(
         weights = torch.from_numpy(load_embeddings(data, config.vectors).matrix)
     elif config.embedding in LM_MODES:
         if not config.lm_checkpoint:
-            raise ValueError(f"embedding={config.embedding} needs lm_checkpoint=<path>")
+            raise ConfigError(f"embedding={config.embedding} needs lm_checkpoint=<path>")
         lm = load_lm(config.lm_checkpoint, data.vocab)
         weights = lm["encoder"]["embedding.weight"]
         if lm["kind"] == config.arch:  # the same encoder: the classifier takes all of it
@@ -161,7 +162,7 @@ class Trainer:
             total=self.steps_per_epoch,
             desc=f"epoch {epoch + 1}/{self.config.epochs}",
             leave=False,
-            disable=not self.config.progress,
+            disable=None if self.config.progress else True,  # None: only on a terminal
             mininterval=1,
         )
         losses: list[torch.Tensor] = []  # on the device: read back every CHECK_EVERY steps

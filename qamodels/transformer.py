@@ -6,24 +6,30 @@ language model (qamodels.mlm) pretrains exactly what the classifier starts from.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from qamodels.layers import ClassifierHead, pool, pooled_width
+from data_prep.cli import arg
+from qamodels.layers import NORMS, POOLINGS, ClassifierHead, pool, pooled_width
 
-DEFAULTS = dict(
-    d_model=128,
-    heads=4,
-    layers=2,
-    ff_mult=2,
-    attn_dropout=0.1,
-    pooling="mean",
-    head_hidden=128,
-    head_layers=0,
-    dropout=0.1,
-    norm="layer",
-    max_positions=512,
-)
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    d_model: int = arg(128, "width of the encoder", min=1)
+    heads: int = arg(4, "attention heads (divide d_model)", min=1)
+    layers: int = arg(2, "encoder layers", min=1)
+    ff_mult: int = arg(2, "feed-forward width as a multiple of d_model", min=1)
+    attn_dropout: float = arg(0.1, "dropout inside the encoder", min=0)
+    pooling: str = arg("mean", "over tokens", choices=POOLINGS)
+    head_hidden: int = arg(128, "width of the head's hidden layers", min=1)
+    head_layers: int = arg(0, "hidden layers of the head", min=0)
+    dropout: float = arg(0.1, "dropout in the head", min=0)
+    norm: str = arg("layer", "normalization in the head", choices=NORMS)
+    max_positions: int = arg(512, "longest sequence the position table holds", min=1)
+
+
 ENCODER_KEYS = ("d_model", "heads", "layers", "ff_mult", "attn_dropout", "max_positions")
 
 
@@ -60,17 +66,17 @@ class TransformerEncoder(nn.Module):
 class TransformerClassifier(nn.Module):
     def __init__(self, embedding: nn.Embedding, classes: int, **params):
         super().__init__()
-        p = {**DEFAULTS, **params}
+        p = TransformerConfig(**params)
         self.embedding = embedding
-        self.encoder = TransformerEncoder(embedding, **{k: p[k] for k in ENCODER_KEYS})
-        self.pooling = p["pooling"]
+        self.encoder = TransformerEncoder(embedding, **{k: getattr(p, k) for k in ENCODER_KEYS})
+        self.pooling = p.pooling
         self.head = ClassifierHead(
-            pooled_width(p["d_model"], self.pooling),
+            pooled_width(p.d_model, self.pooling),
             classes,
-            p["head_hidden"],
-            p["head_layers"],
-            p["dropout"],
-            p["norm"],
+            p.head_hidden,
+            p.head_layers,
+            p.dropout,
+            p.norm,
         )
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

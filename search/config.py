@@ -6,46 +6,70 @@ import dataclasses
 import importlib.util
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from data_prep.cli import ConfigError, arg
 from data_prep.embeddings import GLOVE_PACKAGE
-from qamodels.embedding import LM_MODES
+from data_prep.errors import QatuneError
+from qamodels.config import TrainConfig
+from qamodels.embedding import LM_MODES, MODES
 from qamodels.registry import ARCHITECTURES
 
 
-class SearchConfigError(ValueError):
-    pass
+class SearchConfigError(ConfigError):
+    """A search setting that cannot work here (checked before Ray starts)."""
+
+
+class SearchError(QatuneError):
+    """A search that produced nothing to report (every trial failed)."""
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    arch: str = "all"  # all, one name, or a comma list: dan,cnn_residual
-    num_samples: int = 40  # trials
-    max_epochs: int = 20  # per trial; ASHA's max_t
-    grace_period: int = 2  # epochs every trial gets before ASHA may stop it
-    reduction_factor: int = 3
-    max_concurrent: int = 2
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0  # fractions share a GPU: 0.25 runs 4 trials on one
-    metric: str = "valid_accuracy"
-    seed: int = 0
-    searcher: str = "optuna"  # optuna (TPE) | random
-    scheduler: str = "asha"  # asha | none (every trial runs max_epochs)
-    storage_path: str = "~/qatune_results"  # absolute (after ~); shared by all nodes on a cluster
-    name: str = "qatune"
-    address: str = ""  # a running Ray cluster (e.g. auto); empty: start Ray locally
-    resume: str = ""  # true: restore <storage_path>/<name>; or the experiment directory itself
-    max_failures: int = 2  # retries of a failed trial (from its last checkpoint)
-    embeddings: tuple[str, ...] = ("random", "frozen", "finetune")  # modes to search
-    vectors: str = GLOVE_PACKAGE
-    lm_checkpoint: str = ""  # adds lm_frozen / lm_finetune to the modes
-    patience: int = 3  # the trainer's own early stopping inside a trial
-    max_train_rows: int = 0  # 0: all of train
-    ray_cpus: int = 0  # local Ray only; 0: all cores
-    recipes: bool = True  # each architecture's published configuration runs first
-    baseline: bool = True  # TF-IDF + linear model before the trials: the bar to beat
-    ensemble_top: int = 8  # the top trials (on valid) whose best checkpoints may be ensembled
+    """The search; `train` is the fixed base of every trial (every TrainConfig key can be set
+    for a whole search, e.g. grad_clip=0.5 amp=false), the sampled values laid over it."""
+
+    arch: str = arg("all", "all, one architecture, or a comma list: dan,cnn_residual")
+    num_samples: int = arg(40, "trials", min=1)
+    max_epochs: int = arg(20, "epochs per trial at most (ASHA's max_t)", min=1)
+    grace_period: int = arg(2, "epochs every trial gets before ASHA may stop it", min=1)
+    reduction_factor: int = arg(3, "ASHA keeps the top 1/reduction_factor at each rung", min=2)
+    max_concurrent: int = arg(2, "trials running at once", min=1)
+    cpus_per_trial: float = arg(1.0, "CPUs each trial reserves", above=0)
+    gpus_per_trial: float = arg(0.0, "GPU share per trial: 0.25 runs 4 trials on one", min=0)
+    searcher: str = arg(
+        "optuna", "optuna: TPE; random: random search", choices=("optuna", "random")
+    )
+    scheduler: str = arg(
+        "asha", "asha; none: every trial runs max_epochs", choices=("asha", "none")
+    )
+    storage_path: str = arg(
+        "~/qatune_results",
+        "experiments land in <storage_path>/<name>; shared by all nodes on a cluster",
+    )
+    name: str = arg("qatune", "the experiment's directory name")
+    address: str = arg("", "a running Ray cluster (e.g. auto); empty: start Ray locally")
+    resume: str = arg("", "true: continue <storage_path>/<name>; or the experiment directory")
+    max_failures: int = arg(2, "retries of a failed trial, from its last checkpoint", min=0)
+    embeddings: tuple[str, ...] = arg(
+        ("random", "frozen", "finetune"), "embedding modes to search", choices=MODES
+    )
+    ray_cpus: int = arg(0, "CPUs of a local Ray; 0: all cores", min=0)
+    recipes: bool = arg(True, "each architecture's published configuration runs first")
+    baseline: bool = arg(True, "TF-IDF + linear model before the trials: the bar to beat")
+    ensemble_top: int = arg(
+        8, "top trials (on valid) whose best checkpoints the ensemble may use", min=1
+    )
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def metric(self) -> str:
+        return self.train.metric
+
+    @property
+    def seed(self) -> int:
+        return self.train.seed
 
     @property
     def archs(self) -> list[str]:
@@ -57,7 +81,7 @@ class SearchConfig:
 
     @property
     def mode(self) -> str:
-        return "min" if self.metric.endswith("loss") else "max"
+        return self.train.mode
 
     @property
     def experiment_path(self) -> Path:
@@ -65,7 +89,7 @@ class SearchConfig:
 
     def embedding_modes(self) -> list[str]:
         modes = list(self.embeddings)
-        if self.lm_checkpoint:
+        if self.train.lm_checkpoint:
             modes += [m for m in LM_MODES if m not in modes]
         return modes
 
@@ -76,10 +100,10 @@ def with_absolute_paths(config: SearchConfig) -> SearchConfig:
     def absolute(path: str) -> str:
         return str(Path(os.path.expanduser(path)).absolute()) if path else path
 
-    vectors = config.vectors if config.vectors == GLOVE_PACKAGE else absolute(config.vectors)
-    config = dataclasses.replace(
-        config, vectors=vectors, lm_checkpoint=absolute(config.lm_checkpoint)
-    )
+    train = config.train
+    vectors = train.vectors if train.vectors == GLOVE_PACKAGE else absolute(train.vectors)
+    train = dataclasses.replace(train, vectors=vectors, lm_checkpoint=absolute(train.lm_checkpoint))
+    config = dataclasses.replace(config, train=train)
     if config.resuming and config.resume.lower() not in ("true", "1", "yes"):
         experiment = Path(absolute(config.resume))  # resume=<experiment dir>
         config = dataclasses.replace(
@@ -134,16 +158,13 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
     if not 0 <= config.gpus_per_trial <= max(1, gpus_available) and not config.address:
         raise SearchConfigError(f"gpus_per_trial={config.gpus_per_trial:g}: at most 1 here")
     if set(config.embedding_modes()) & {"frozen", "finetune"}:
-        check_vectors(config.vectors)
-    if config.lm_checkpoint and not Path(config.lm_checkpoint).is_file():
+        check_vectors(config.train.vectors)
+    lm_checkpoint = config.train.lm_checkpoint
+    if lm_checkpoint and not Path(lm_checkpoint).is_file():
         raise SearchConfigError(
-            f"lm_checkpoint={config.lm_checkpoint}: no such file; pretrain one with "
+            f"lm_checkpoint={lm_checkpoint}: no such file; pretrain one with "
             "`python -m qamodels.lm ...` or leave lm_checkpoint empty"
         )
-    if config.searcher not in ("optuna", "random"):
-        raise SearchConfigError(f"searcher={config.searcher}: use optuna or random")
-    if config.scheduler not in ("asha", "none"):
-        raise SearchConfigError(f"scheduler={config.scheduler}: use asha or none")
     from ray import tune
 
     if config.resuming and not tune.Tuner.can_restore(str(config.experiment_path)):

@@ -3,6 +3,7 @@
     python -m search.predict model=~/qatune_results/qatune/best_model "does this fit my civic?"
     python -m search.predict model=<dir> file=questions.txt [batch_size=512] [top=3]
     python -m search.predict model=~/qatune_results/qatune/best_ensemble "..."   # the ensemble
+    python -m search.predict model=<dir> -- "is 1=2 on this remote?"   # after --: questions
 
 Prints the category and the probabilities of the top classes; with `file=` one line per
 question (tab-separated: category, probability, question), classified in batches.
@@ -10,6 +11,7 @@ question (tab-separated: category, probability, question), classified in batches
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from data_prep.cli import ConfigError, arg, fail, help_text, parse_overrides
+from data_prep.errors import QatuneError
 from data_prep.store import Split
-from data_prep.tokenize import encode_texts
+from data_prep.tokenize import UNK, encode_texts
 from qamodels.baseline import BASELINE_FILE, load_baseline
 from qamodels.batches import DeviceSplit
 from qamodels.checkpoint import load_model
@@ -110,22 +114,64 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor | Ensembl
     return Predictor.load(path, device)
 
 
+@dataclass(frozen=True)
+class PredictConfig:
+    model: str = arg("", "an exported best_model/ or best_ensemble/ directory (required)")
+    file: str = arg("", "a text file of questions, one a line (instead of questions as arguments)")
+    batch_size: int = arg(512, "questions classified at once", min=1)
+    top: int = arg(3, "classes shown per question", min=1)
+    device: str = arg("cpu", "cpu, cuda or cuda:N")
+
+
+def parse_args(argv: list[str]) -> tuple[PredictConfig, list[str]]:
+    """key=value options of PredictConfig, the rest questions; everything after `--` is a
+    question (for questions that contain `=`)."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    keys = {f.name for f in dataclasses.fields(PredictConfig)}
+    options = [a for a in argv[:split] if a.split("=", 1)[0] in keys and "=" in a]
+    questions = [a for a in argv[:split] if a not in options] + argv[split + 1 :]
+    config = parse_overrides(PredictConfig, options)
+    if not config.model:
+        raise ConfigError("model= is required: an exported best_model/ or best_ensemble/")
+    if bool(questions) == bool(config.file):
+        raise ConfigError("give questions as arguments or file=<questions.txt>, not both")
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={config.device}: no CUDA device here; use device=cpu")
+    if config.file and not Path(config.file).expanduser().is_file():
+        raise ConfigError(f"file={config.file}: no such file")
+    return config, questions
+
+
+def warn_unknown(predictor: Predictor | EnsemblePredictor, questions: list[str]) -> None:
+    """Questions with no word the model knows get its class prior: say which."""
+    neural = [m for m in getattr(predictor, "members", [predictor]) if isinstance(m, Predictor)]
+    if not neural:
+        return
+    encoded = encode_texts(questions, neural[0].vocab, neural[0].max_length)
+    known = (encoded.ids > UNK).any(1)
+    for question in np.array(questions, dtype=object)[~known][:5]:
+        print(f"warning: no known word in {question!r}: the answer is a guess", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
-    options = dict(a.split("=", 1) for a in argv if "=" in a and a.split("=", 1)[0].isidentifier())
-    questions = [a for a in argv if a not in {f"{k}={v}" for k, v in options.items()}]
-    unknown = set(options) - {"model", "file", "batch_size", "top", "device"}
-    if "model" not in options or unknown or bool(questions) == ("file" in options):
-        print(__doc__, file=sys.stderr)
-        return 2
-    predictor = load_predictor(options["model"], options.get("device", "cpu"))
-    top = min(int(options.get("top", 3)), len(predictor.labels))
-    if "file" in options:
-        lines = Path(options["file"]).read_text(encoding="utf-8").splitlines()
-        questions = [line for line in lines if line.strip()]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        print(help_text(PredictConfig, "keys:"))
+        return 0 if argv else 2
+    try:
+        config, questions = parse_args(argv)
+        predictor = load_predictor(config.model, config.device)
+        if config.file:
+            text = Path(config.file).expanduser().read_text(encoding="utf-8")
+            questions = [line for line in text.splitlines() if line.strip()]
+    except QatuneError as err:
+        return fail(err)
+    warn_unknown(predictor, questions)
+    top = min(config.top, len(predictor.labels))
+    if config.file:
+        starts = range(0, len(questions), config.batch_size)
         for start, probs in zip(
-            range(0, len(questions), int(options.get("batch_size", 512))),
-            predictor.batches(questions, int(options.get("batch_size", 512))),
-            strict=True,
+            starts, predictor.batches(questions, config.batch_size), strict=True
         ):
             best, index = probs.max(-1)
             for offset, (p, i) in enumerate(zip(best.tolist(), index.tolist(), strict=True)):

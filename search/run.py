@@ -1,4 +1,4 @@
-"""The main job: search architectures and hyperparameters with Ray Tune, Optuna and ASHA.
+r"""The main job: search architectures and hyperparameters with Ray Tune, Optuna and ASHA.
 
     python -m search.run arch=all raw_dir=../shared/data/amazon_qa categories=all \
         valid_size=0.1 train_size=0.6 num_samples=24 max_epochs=8
@@ -24,13 +24,15 @@ from pathlib import Path
 
 import torch
 
-from data_prep import DATA_ERRORS, PreparedData, PrepConfig, prepared_data
-from data_prep.cli import ConfigError, as_dict, fail, from_dict, help_text, split_overrides
+from data_prep import PreparedData, PrepConfig, prepared_data
+from data_prep.cli import as_dict, fail, from_dict, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
+from data_prep.errors import QatuneError
 from qamodels.baseline import fit_baseline
+from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
 from search.cluster import check_shared_storage
-from search.config import SearchConfig, SearchConfigError, validate, with_absolute_paths
+from search.config import SearchConfig, SearchError, validate, with_absolute_paths
 from search.final import finish
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.report import REPORT_FILE, write_report
@@ -40,10 +42,11 @@ from search.trainable import run_trial
 
 CONFIG_FILE = "qatune_config.json"
 
-# Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
-# progress table (CLIReporter) needs the old output engine.
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+def trial_name(trial) -> str:
+    """`<arch>_<trial id>`: the progress table's and the trial directory's name (Ray's own is
+    200 characters of parameters)."""
+    return f"{trial.config.get('arch', 'trial')}_{trial.trial_id}"
 
 
 def make_tuner(search: SearchConfig, data: PreparedData):
@@ -51,6 +54,11 @@ def make_tuner(search: SearchConfig, data: PreparedData):
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
+
+    # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
+    # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
     # The test split stays in the driver: no trial, scheduler or searcher ever receives it.
     trainable = tune.with_resources(
@@ -94,6 +102,8 @@ def make_tuner(search: SearchConfig, data: PreparedData):
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=scheduler,
             num_samples=search.num_samples,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
         ),
         run_config=tune.RunConfig(
             name=search.name,
@@ -117,8 +127,10 @@ def run_search(search: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
     if set(search.embedding_modes()) & set(PRETRAINED_MODES):
-        load_embeddings(data, search.vectors)  # built once here, not by concurrent trials
-    baseline = fit_baseline(data, search.max_train_rows, search.seed) if search.baseline else None
+        load_embeddings(data, search.train.vectors)  # built once here, not by each trial
+    baseline = (
+        fit_baseline(data, search.train.max_train_rows, search.seed) if search.baseline else None
+    )
     if baseline is not None:
         print(
             f"baseline {baseline.name}: valid accuracy {baseline.valid['accuracy']:.4f} "
@@ -139,7 +151,7 @@ def run_search(search: SearchConfig, data: PreparedData):
         for error in results.errors:
             print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
     if best is None:
-        raise RuntimeError("no trial reported a result: see the errors above")
+        raise SearchError("no trial reported a result: see the errors above")
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
     print(f"report: {experiment_dir / REPORT_FILE}")
     ensemble = f", best ensemble: {final.ensemble_dir}" if final.ensemble_dir else ""
@@ -171,23 +183,28 @@ def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
     return original, from_dict(PrepConfig, configs["data"])
 
 
+def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
+    """Data keys, search keys, and training keys that fix a value for every trial."""
+    prep, search, train = split_overrides(argv, PrepConfig, SearchConfig, TrainConfig)
+    search = with_absolute_paths(dataclasses.replace(search, train=train))
+    validate(search, torch.cuda.device_count())
+    return prep, search
+
+
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
         print(help_text(SearchConfig, "search keys:"))
+        print(
+            help_text(TrainConfig, "training keys (fixed for every trial; the searched ones vary):")
+        )
         print(help_text(PrepConfig, "data keys:"))
         return 0
     try:
-        prep, search = split_overrides(argv, PrepConfig, SearchConfig)
-        search = with_absolute_paths(search)
-        validate(search, torch.cuda.device_count())
-        search, prep = experiment_configs(search, prep)
-    except (ConfigError, SearchConfigError) as err:
-        return fail(err, 2)
-    try:
+        search, prep = experiment_configs(*reversed(parse_args(argv)))
         data = prepared_data(prep)
-    except DATA_ERRORS as err:
-        return fail(err, 1)
+    except QatuneError as err:
+        return fail(err)
     import ray
 
     if not ray.is_initialized():
@@ -198,10 +215,8 @@ def main(argv: list[str]) -> int:
     try:
         check_shared_storage(os.path.expanduser(search.storage_path))
         run_search(search, data)
-    except SearchConfigError as err:
-        return fail(err, 2)
-    except RuntimeError as err:
-        return fail(err, 1)
+    except QatuneError as err:
+        return fail(err)
     return 0
 
 

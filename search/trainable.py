@@ -15,6 +15,7 @@ import ray
 import torch
 from ray import tune
 
+from data_prep.cli import check_fields
 from data_prep.store import PreparedData
 from qamodels import plots
 from qamodels.config import TrainConfig
@@ -28,19 +29,12 @@ BEST_MODEL_DIR = "best_model"
 
 
 def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool) -> TrainConfig:
-    return dataclasses.replace(
-        TrainConfig(),
-        **overrides,
-        arch=arch,
-        epochs=search.max_epochs,
-        metric=search.metric,
-        patience=search.patience,
-        seed=search.seed,
-        vectors=search.vectors,
-        lm_checkpoint=search.lm_checkpoint,
-        max_train_rows=search.max_train_rows,
-        device="cuda" if use_gpu else "cpu",
-        progress=False,
+    """The search's TrainConfig (its fixed keys) with the trial's sampled values laid over."""
+    device = "cuda" if use_gpu else "cpu"
+    return check_fields(
+        dataclasses.replace(
+            search.train, **overrides, arch=arch, epochs=search.max_epochs, device=device
+        )  # fmt: skip
     )
 
 

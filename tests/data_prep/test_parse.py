@@ -92,13 +92,22 @@ def test_truncated_gzip_names_the_file(tmp_path):
         parse(PrepConfig(raw_dir=str(tmp_path), categories=("all",)))
 
 
-def test_empty_gzip_file_is_read_as_no_rows(tmp_path):
+@pytest.mark.parametrize("content", ["gzip of nothing", "zero bytes"])
+def test_empty_file_beside_good_ones_is_an_error_naming_it(tmp_path, content):
+    """An empty category file must not make its category silently disappear."""
     single_file(tmp_path, "Baby", 20)
     single_file(tmp_path, "Beauty", 20)
-    write_gz(tmp_path / "single_qa_Automotive.json.gz", "")
-    rows, report = parse(PrepConfig(raw_dir=str(tmp_path), categories=("all",)))
-    assert report.files["single_qa_Automotive.json.gz"] == 0
-    assert set(rows["category"]) == {"baby", "beauty"}
+    empty = tmp_path / "single_qa_Automotive.json.gz"
+    write_gz(empty, "") if content == "gzip of nothing" else empty.write_bytes(b"")
+    with pytest.raises(ParseError, match=r"single_qa_Automotive.json.gz: empty file"):
+        parse(PrepConfig(raw_dir=str(tmp_path), categories=("all",)))
+
+
+def test_file_of_malformed_lines_is_named(tmp_path):
+    single_file(tmp_path, "Baby", 20)
+    write_gz(tmp_path / "single_qa_Beauty.json.gz", "not a dict\n{'broken': \n")
+    with pytest.raises(ParseError, match=r"single_qa_Beauty.json.gz: none of its 2 lines"):
+        parse(PrepConfig(raw_dir=str(tmp_path), categories=("all",)))
 
 
 def test_unknown_category_lists_what_was_found(tmp_path):

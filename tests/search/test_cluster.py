@@ -251,7 +251,7 @@ def two_nodes(auth_mode: str, private_dir: Path | None = None) -> TwoNodes:
 
 
 def progress(storage: Path) -> list[pd.DataFrame]:
-    return [pd.read_csv(p) for p in storage.glob("*/run_trial_*/progress.csv")]
+    return [pd.read_csv(p) for p in storage.glob("*/*_*/progress.csv")]
 
 
 def test_trials_spread_over_nodes_and_survive_a_dead_worker(tmp_path):

@@ -32,7 +32,7 @@ def kill_session(session_id: int) -> None:
 
 def finished_trials(experiment: Path) -> dict[str, bytes]:
     done = {}
-    for progress in experiment.glob("run_trial_*/progress.csv"):
+    for progress in experiment.glob("*_*/progress.csv"):
         if len(pd.read_csv(progress)) >= MAX_EPOCHS:
             done[progress.parent.name] = progress.read_bytes()
     return done
@@ -101,6 +101,6 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
     trials = pd.read_csv(experiment / "trials.csv")
     assert len(trials) == TRIALS and (trials["status"] == "ok").all()
     assert (trials["epochs"] == MAX_EPOCHS).all()
-    for progress in experiment.glob("run_trial_*/progress.csv"):
+    for progress in experiment.glob("*_*/progress.csv"):
         epochs = pd.read_csv(progress)["epoch"].tolist()
         assert epochs == list(range(1, MAX_EPOCHS + 1)), f"{progress.parent.name}: {epochs}"

@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from qamodels.baseline import fit_baseline
+from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES
 from qamodels.spaces import RECIPES
 from search.config import SearchConfig
@@ -40,11 +41,10 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
         grace_period=1,
         reduction_factor=2,
         max_concurrent=2,
-        max_train_rows=1200,
+        train=TrainConfig(max_train_rows=1200, seed=3),
         storage_path=str(tmp_path_factory.mktemp("res")),
         name="all_archs",
         embeddings=("random", "frozen"),
-        seed=3,
     )
     results, board = run_search(config, prepared_sample)
     return config, results, board
@@ -224,7 +224,7 @@ def test_model_choice_never_reads_the_test_labels(finished_search, prepared_samp
         prepared_sample, test=dataclasses.replace(prepared_sample.test, label=shuffled)
     )
     original = read_manifest(config.experiment_path / ENSEMBLE_DIR)["members"]
-    baseline = fit_baseline(scrambled, config.max_train_rows, config.seed)
+    baseline = fit_baseline(scrambled, config.train.max_train_rows, config.seed)
     again = finish(rows, board, scrambled, baseline, config.metric, config.mode, 8, tmp_path)
     assert read_manifest(tmp_path / ENSEMBLE_DIR)["members"] == original
     singles = again.table[again.table["model"] == "best of arch"]

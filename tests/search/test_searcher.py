@@ -14,7 +14,7 @@ METRIC = "valid_accuracy"
 
 @pytest.fixture
 def searcher():
-    return make_searcher(SearchConfig(arch="dan,cnn_parallel", embeddings=("random",), seed=0))
+    return make_searcher(SearchConfig(arch="dan,cnn_parallel", embeddings=("random",)))
 
 
 def report(searcher, trial_id: str, values: list[float], finished: bool) -> None:
