@@ -90,6 +90,11 @@ def ensure_raw_files(config: PrepConfig) -> None:
     a directory with some files is taken as the user's choice and left alone."""
     if config.source or any(config.raw_path.glob("*_*.json.gz")):
         return
+    if config.raw_dir and not config.raw_path.is_dir():  # a typo must not start a download
+        raise DataError(
+            f"raw_dir={config.raw_dir}: no such directory; check the path, or leave raw_dir "
+            "empty to download the original files into <data_dir>/raw"
+        )
     from data_prep.download import download
 
     download(config)

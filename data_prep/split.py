@@ -9,11 +9,15 @@ set (`test_source=`) those rows are the test split and test_size is unused.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from data_prep.config import PrepConfig
 from data_prep.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 class SplitError(DataError):
@@ -64,6 +68,14 @@ def split(
     for name, n in sizes.items():
         shares[name] = _allocate(left, n)
         left = left - shares[name]
+    for name in ("valid", "train"):
+        missing = [str(c) for c, n in zip(classes, shares[name], strict=True) if n == 0]
+        if missing:
+            log.warning(
+                "%d classes too small to reach the %s split (%s): they cannot be %s; add "
+                "rows or drop them", len(missing), name, ", ".join(missing[:10]),
+                "scored" if name == "valid" else "learned",
+            )  # fmt: skip
     parts: dict[str, list[np.ndarray]] = {name: [] for name in (*sizes, "unlabeled")}
     for i, cls in enumerate(classes):
         members = rng.permutation(np.flatnonzero(labels == cls))

@@ -67,7 +67,19 @@ def write_dataset(
 
 
 def is_complete(path: Path) -> bool:
-    return (path / "meta.json").is_file() and all((path / f"{s}.arrow").is_file() for s in SPLITS)
+    """Every file there, and each split file holds the rows meta.json promises (a truncated
+    or deleted file makes the dataset incomplete, so it is rebuilt rather than reused)."""
+    names = ["meta.json", "vocab.txt", "labels.json", *(f"{s}.arrow" for s in SPLITS)]
+    if not all((path / name).is_file() for name in names):
+        return False
+    try:
+        rows = json.loads((path / "meta.json").read_text())["rows"]
+        return all(
+            pa.ipc.open_file(pa.memory_map(str(path / f"{s}.arrow"))).read_all().num_rows == rows[s]
+            for s in SPLITS
+        )
+    except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+        return False
 
 
 def _matrix(column: pa.ChunkedArray) -> np.ndarray:

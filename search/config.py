@@ -25,6 +25,10 @@ class SearchError(QatuneError):
     """A search that produced nothing to report (every trial failed)."""
 
 
+class SearchInterrupted(QatuneError):
+    """A search stopped before its trials ended; what it wrote is marked partial."""
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """The search; `train` is the fixed base of every trial (every TrainConfig key can be set
@@ -51,6 +55,7 @@ class SearchConfig:
     name: str = arg("qatune", "the experiment's directory name")
     address: str = arg("", "a running Ray cluster (e.g. auto); empty: start Ray locally")
     resume: str = arg("", "true: continue <storage_path>/<name>; or the experiment directory")
+    overwrite: bool = arg(False, "replace an existing experiment of this name (deletes it)")
     max_failures: int = arg(2, "retries of a failed trial, from its last checkpoint", min=0)
     embeddings: tuple[str, ...] = arg(
         ("random", "frozen", "finetune"), "embedding modes to search", choices=MODES

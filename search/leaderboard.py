@@ -56,7 +56,9 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
 
 
 def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
-    """The best trial per architecture, best first."""
+    """The best trial per architecture, best first (empty when no trial reported)."""
+    if metric not in rows:
+        return pd.DataFrame(columns=COLUMNS)
     scored = rows.dropna(subset=[metric])
     ranked = scored.sort_values(metric, ascending=mode == "min")
     board = ranked.groupby("arch", sort=False).head(1)
@@ -84,7 +86,11 @@ def with_test_scores(board: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_leaderboard(
-    board: pd.DataFrame, rows: pd.DataFrame, final: pd.DataFrame, experiment_dir: Path
+    board: pd.DataFrame,
+    rows: pd.DataFrame,
+    final: pd.DataFrame,
+    experiment_dir: Path,
+    partial: bool = False,
 ) -> str:
     """leaderboard.csv/.md (best trial per architecture, with test scores), final.csv
     (baseline, each architecture's best and the ensemble on valid and test), trials.csv."""
@@ -107,8 +113,14 @@ def write_leaderboard(
             "## Held-out test\n\nChosen on valid, scored once on the test split; lift is "
             f"accuracy minus the baseline's on the same split.\n\n{markdown_table(final)}\n\n"
         )
+    banner = (
+        "**PARTIAL: the search was interrupted before its trials ended; resume it with "
+        "`resume=true`. No test scores, ensemble or best model yet.**\n\n"
+        if partial
+        else ""
+    )
     text = (
-        f"# Leaderboard\n\nBest trial per architecture (chosen on valid), best first.\n\n"
+        f"# Leaderboard\n\n{banner}Best trial per architecture (chosen on valid), best first.\n\n"
         f"{table}\n\n{overall}{held_out}{len(rows)} trials, {epochs} epochs in all.\n"
     )
     (experiment_dir / "leaderboard.md").write_text(text)

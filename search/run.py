@@ -17,30 +17,35 @@ and best_model/ in the experiment directory <storage_path>/<name>.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from data_prep import PreparedData, PrepConfig, prepared_data
-from data_prep.cli import as_dict, fail, from_dict, help_text, split_overrides
+from data_prep.cli import fail, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from data_prep.errors import QatuneError
 from qamodels.baseline import fit_baseline
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
 from search.cluster import check_shared_storage
-from search.config import SearchConfig, SearchError, validate, with_absolute_paths
+from search.config import (
+    SearchConfig,
+    SearchError,
+    SearchInterrupted,
+    validate,
+    with_absolute_paths,
+)
+from search.experiment import PARTIAL_FILE, check_new, claim, experiment_configs
 from search.final import finish
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.report import REPORT_FILE, write_report
 from search.searcher import make_searcher
 from search.tensorboard import write_experiment
 from search.trainable import run_trial
-
-CONFIG_FILE = "qatune_config.json"
 
 
 def trial_name(trial) -> str:
@@ -59,6 +64,10 @@ def make_tuner(search: SearchConfig, data: PreparedData):
     # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # A checkpoint per epoch with num_to_keep=2 forces a snapshot of the experiment state
+    # (a small JSON and the searcher) every other epoch: cheap on a filesystem, so Ray's
+    # "may become a bottleneck" warning is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
     # The test split stays in the driver: no trial, scheduler or searcher ever receives it.
     trainable = tune.with_resources(
@@ -136,51 +145,50 @@ def run_search(search: SearchConfig, data: PreparedData):
             f"baseline {baseline.name}: valid accuracy {baseline.valid['accuracy']:.4f} "
             f"({baseline.seconds:.0f} s); the trials must beat it"
         )
-    results = make_tuner(search, data).fit()
+    with claim(search.experiment_path):
+        results = make_tuner(search, data).fit()
+        return conclude(search, data, results, baseline)
+
+
+def interrupted(results, search: SearchConfig) -> bool:
+    """Stopped before every trial ended (Ctrl-C, or the driver's Ray went away)."""
+    ended = results.num_terminated + results.num_errors
+    return ended < len(results) or len(results) < search.num_samples
+
+
+def conclude(search: SearchConfig, data: PreparedData, results, baseline):
+    """Leaderboard, held-out scores, ensemble, TensorBoard, report, best model: the whole set
+    when the search ended; valid-only and marked PARTIAL when it was interrupted."""
     experiment_dir = Path(results.experiment_path)
     rows = trial_rows(results, search.metric, search.mode)
     board = leaderboard(rows, search.metric, search.mode)
+    if results.errors:
+        print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
+        for error in results.errors:
+            print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
+    if interrupted(results, search):
+        write_leaderboard(board, rows, pd.DataFrame(), experiment_dir, partial=True)
+        (experiment_dir / PARTIAL_FILE).write_text("interrupted: resume=true to finish\n")
+        raise SearchInterrupted(
+            f"search interrupted after {results.num_terminated} of {search.num_samples} trials "
+            f"ended; nothing final was written (leaderboard.md is marked PARTIAL). Resume: "
+            f"python -m search.run resume={experiment_dir}"
+        )
+    (experiment_dir / PARTIAL_FILE).unlink(missing_ok=True)
+    if board.empty:
+        rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
+        raise SearchError(f"no trial reported a result: see the errors above ({len(rows)} trials)")
     final = finish(rows, board, data, baseline, search.metric, search.mode,
                    search.ensemble_top, experiment_dir)  # fmt: skip
     print(write_leaderboard(board, rows, final.table, experiment_dir))
     write_experiment(experiment_dir, [r.config for r in results if r.config], final.table)
     write_report(experiment_dir, final.table, rows, results, search, baseline)
     best = export_best(board, rows, experiment_dir)
-    if results.errors:
-        print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
-        for error in results.errors:
-            print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
-    if best is None:
-        raise SearchError("no trial reported a result: see the errors above")
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
     print(f"report: {experiment_dir / REPORT_FILE}")
     ensemble = f", best ensemble: {final.ensemble_dir}" if final.ensemble_dir else ""
     print(f"best model: {best}{ensemble}")
     return results, board
-
-
-def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
-    """Saved with a new experiment, read back on resume: a resumed search runs with the same
-    data and settings whatever keys the resuming command repeats (only where Ray runs may
-    change: address, ray_cpus; and where the experiment is now)."""
-    saved = search.experiment_path / CONFIG_FILE
-    if not search.resuming:
-        search.experiment_path.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps({"search": as_dict(search), "data": as_dict(prep)}, indent=1))
-        return search, prep
-    if not saved.is_file():
-        return search, prep
-
-    configs = json.loads(saved.read_text())
-    original = dataclasses.replace(
-        from_dict(SearchConfig, configs["search"]),
-        resume="true",
-        storage_path=search.storage_path,  # where the experiment is now, if it moved
-        name=search.name,
-        address=search.address,
-        ray_cpus=search.ray_cpus,
-    )
-    return original, from_dict(PrepConfig, configs["data"])
 
 
 def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
@@ -201,7 +209,9 @@ def main(argv: list[str]) -> int:
         print(help_text(PrepConfig, "data keys:"))
         return 0
     try:
-        search, prep = experiment_configs(*reversed(parse_args(argv)))
+        prep, search = parse_args(argv)
+        check_new(search, search.overwrite)
+        search, prep = experiment_configs(search, prep)
         data = prepared_data(prep)
     except QatuneError as err:
         return fail(err)
@@ -211,6 +221,7 @@ def main(argv: list[str]) -> int:
         ray.init(
             address=search.address or None,
             num_cpus=None if search.address else (search.ray_cpus or None),
+            log_to_driver=False,  # trials print nothing a user needs; their errors are reported
         )
     try:
         check_shared_storage(os.path.expanduser(search.storage_path))

@@ -31,20 +31,29 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["resume=true", "name=never_ran"], "holds no experiment to restore"),
         (["vectors=/no/such.vec"], "vectors=/no/such.vec: no such file"),
         (["lm_checkpoint=/no/lm.pt"], "lm_checkpoint=/no/lm.pt: no such file"),
+        (["max_epochs=-1"], "max_epochs=-1: must be >= 1"),
+        (["num_samples=0"], "num_samples=0: must be >= 1"),
+        (["max_concurrent=0"], "max_concurrent=0: must be >= 1"),
+        (["metric=nonsense"], "metric='nonsense': use one of valid_accuracy, valid_macro_f1"),
+        (["embeddings=random,bogus"], "embeddings='bogus': use one of random, frozen"),
+        (["lr=-1"], "lr=-1.0: must be > 0"),
+        (["grad_clip=abc"], "grad_clip='abc': expected float"),
+        (["amp=maybe"], "amp='maybe': expected a bool (true/false)"),
+        (["valid_size=-2"], "valid_size=-2.0: must be >= 0"),
     ],
 )
-def test_bad_input_is_one_clear_line(args, message, tmp_path):
-    if "gpus_per_trial=0.5" in args:
-        pytest.importorskip("torch")
-        import torch
+def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys):
+    """The command's own main, in this process (a subprocess per case only adds imports)."""
+    import torch
 
-        if torch.cuda.is_available():
-            pytest.skip("this machine has a GPU")
+    from search.run import main
+
+    if "gpus_per_trial=0.5" in args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
     if not any(a.startswith("storage_path") for a in args):
         args = [*args, f"storage_path={tmp_path}"]
-    out = run_cli(*args)
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0]
     assert not list(tmp_path.glob("*/tuner.pkl"))  # nothing started
@@ -74,3 +83,41 @@ def test_data_errors_are_reported_before_ray_starts(tmp_path, shared_data):
     )
     assert out.returncode == 1
     assert "1 classes (found: appliances" in out.stderr and "categories=all" in out.stderr
+
+
+def test_an_existing_experiment_is_refused_unless_resumed_or_overwritten(tmp_path):
+    experiment = tmp_path / "taken"
+    experiment.mkdir()
+    (experiment / "qatune_config.json").write_text("{}")
+    out = run_cli(f"storage_path={tmp_path}", "name=taken")
+    assert out.returncode == 2
+    assert "already holds an experiment: resume=true to continue it, overwrite=true" in out.stderr
+    assert (experiment / "qatune_config.json").read_text() == "{}"  # untouched
+
+
+def test_a_running_experiment_is_locked(tmp_path):
+    from search.config import SearchConfigError
+    from search.experiment import claim
+
+    with claim(tmp_path / "busy"):
+        child = subprocess.run(
+            [sys.executable, "-c", "import sys; from pathlib import Path; "
+             "from search.experiment import claim; "
+             "claim(Path(sys.argv[1])).__enter__()", str(tmp_path / "busy")],
+            capture_output=True, text=True, cwd=REPO,
+        )  # fmt: skip
+        assert child.returncode != 0 and "is being run by another search (pid" in child.stderr
+    with claim(tmp_path / "busy"):  # released: free again
+        pass
+    assert issubclass(SearchConfigError, ValueError)
+
+
+def test_training_keys_of_the_command_line_fix_every_trial(tmp_path):
+    from search.run import parse_args
+    from search.trainable import train_config
+
+    _prep, search = parse_args(["grad_clip=0.5", "amp=false", "bucket=false", "patience=5",
+                                f"storage_path={tmp_path}", "embeddings=random"])  # fmt: skip
+    trial = train_config(search, "dan", {"lr": 0.003, "batch_size": 64}, use_gpu=False)
+    assert (trial.grad_clip, trial.amp, trial.bucket, trial.patience) == (0.5, False, False, 5)
+    assert (trial.lr, trial.batch_size, trial.arch, trial.epochs) == (0.003, 64, "dan", 20)

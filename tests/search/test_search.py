@@ -11,6 +11,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -41,7 +42,8 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
         grace_period=1,
         reduction_factor=2,
         max_concurrent=2,
-        train=TrainConfig(max_train_rows=1200, seed=3),
+        # Training keys fixed for the whole search (python -m search.run grad_clip=0.5 ...).
+        train=TrainConfig(max_train_rows=1200, seed=3, grad_clip=0.5, bucket=False, amp=False),
         storage_path=str(tmp_path_factory.mktemp("res")),
         name="all_archs",
         embeddings=("random", "frozen"),
@@ -249,3 +251,12 @@ def test_predict_loads_the_ensemble(finished_search, prepared_sample):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1].removeprefix("  -> ") in prepared_sample.labels
+
+
+def test_fixed_training_keys_reach_every_trial(finished_search):
+    _config, results, _board = finished_search
+    for result in results:
+        saved = torch.load(Path(result.path) / "best_model" / "model.pt", weights_only=True)
+        train = saved["train_config"]
+        assert (train["grad_clip"], train["bucket"], train["amp"]) == (0.5, False, False)
+        assert train["lr"] == result.config["train"]["lr"]  # the sampled value laid over

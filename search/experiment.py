@@ -1,0 +1,92 @@
+"""The experiment directory <storage_path>/<name>: one driver at a time, never mixed.
+
+A new search refuses a directory that already holds an experiment (resume=true continues
+it, overwrite=true replaces it); the settings are saved with it so a resume trains on the
+same data and settings; a lock file keeps a second driver out while one runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from data_prep import PrepConfig
+from data_prep.cli import as_dict, from_dict
+from search.config import SearchConfig, SearchConfigError
+
+CONFIG_FILE = "qatune_config.json"
+LOCK_FILE = ".qatune.lock"
+PARTIAL_FILE = "PARTIAL"
+
+
+def holds_experiment(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists() for name in (CONFIG_FILE, "tuner.pkl", "leaderboard.md")
+    )
+
+
+def check_new(search: SearchConfig, overwrite: bool) -> None:
+    """A new search never writes into an existing experiment unless told to replace it."""
+    path = search.experiment_path
+    if search.resuming or not holds_experiment(path):
+        return
+    if not overwrite:
+        raise SearchConfigError(
+            f"{path} already holds an experiment: resume=true to continue it, "
+            "overwrite=true to replace it, or another name="
+        )
+    with claim(path):  # not while another driver runs it
+        pass
+    shutil.rmtree(path)
+
+
+@contextlib.contextmanager
+def claim(path: Path) -> Iterator[None]:
+    """Hold the experiment's lock while a driver runs it; a second driver is refused."""
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise SearchConfigError(
+                f"{path} is being run by another search (pid {lock.read().strip() or '?'}); "
+                "wait for it, or choose another name="
+            ) from None
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
+    """Saved with a new experiment, read back on resume: a resumed search runs with the same
+    data and settings whatever keys the resuming command repeats (only where Ray runs may
+    change: address, ray_cpus; and where the experiment is now)."""
+    saved = search.experiment_path / CONFIG_FILE
+    if not search.resuming:
+        search.experiment_path.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({"search": as_dict(search), "data": as_dict(prep)}, indent=1))
+        return search, prep
+    if not saved.is_file():
+        return search, prep
+
+    configs = json.loads(saved.read_text())
+    original = dataclasses.replace(
+        from_dict(SearchConfig, configs["search"]),
+        resume="true",
+        storage_path=search.storage_path,  # where the experiment is now, if it moved
+        name=search.name,
+        address=search.address,
+        ray_cpus=search.ray_cpus,
+    )
+    return original, from_dict(PrepConfig, configs["data"])

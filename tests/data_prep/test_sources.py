@@ -1,0 +1,95 @@
+"""Your own files and damaged prepared data: one-line errors naming the file, or it works."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_prep import PrepConfig, load, prepare, prepared_data
+from data_prep.errors import DataError
+from data_prep.parse import ParseError
+from data_prep.sources import read_source
+from tests.conftest import sample_config
+
+
+def topics(rows: int = 120) -> pd.DataFrame:
+    labels = np.array(["pets", "tents", "phones"])[np.arange(rows) % 3]
+    return pd.DataFrame({"text": [f"question {i} about {y}" for i, y in enumerate(labels)],
+                         "label": labels})  # fmt: skip
+
+
+def test_latin1_csv_needs_its_encoding(tmp_path):
+    path = tmp_path / "latin.csv"
+    frame = topics()
+    frame.loc[0, "text"] = "café crème for my espresso machine?"
+    frame.to_csv(path, index=False, encoding="latin-1")
+    with pytest.raises(ParseError, match=r"latin.csv: not utf-8 text .*encoding=latin-1"):
+        read_source(PrepConfig(source=str(path)))
+    rows = read_source(PrepConfig(source=str(path), encoding="latin-1"))
+    assert rows["question"][0] == "café crème for my espresso machine?"
+
+
+def test_broken_jsonl_line_is_named(tmp_path):
+    path = tmp_path / "q.jsonl"
+    lines = [f'{{"text": "q {i}", "label": "{"ab"[i % 2]}"}}' for i in range(20)]
+    lines[6] = '{"text": "cut short'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ParseError, match=r"q.jsonl:7: not a JSON object"):
+        read_source(PrepConfig(source=str(path)))
+
+
+def test_zero_byte_csv_is_named(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    with pytest.raises(ParseError, match=r"empty.csv: empty file"):
+        read_source(PrepConfig(source=str(path)))
+
+
+def test_rows_without_label_or_text_are_dropped_and_counted(tmp_path, caplog):
+    frame = topics()
+    frame.loc[[1, 2, 3], "label"] = np.nan
+    frame.loc[4, "label"] = " "
+    frame.loc[[5, 6], "text"] = ["", np.nan]
+    path = tmp_path / "holes.csv"
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING):
+        rows = read_source(PrepConfig(source=str(path)))
+    assert len(rows) == len(frame) - 6
+    assert "dropped 4 rows with an empty label and 2 with an empty text" in caplog.text
+
+
+def test_own_file_defaults_to_fractions(tmp_path):
+    path = tmp_path / "mine.csv"
+    topics(200).to_csv(path, index=False)
+    data = prepared_data(PrepConfig(source=str(path), data_dir=str(tmp_path)))
+    assert (len(data.valid), len(data.test), len(data.train)) == (20, 20, 140)
+
+
+def test_raw_dir_typo_is_an_error_not_a_download(tmp_path):
+    missing = tmp_path / "no_such_dir"
+    with pytest.raises(DataError, match=r"raw_dir=.*no_such_dir: no such directory"):
+        prepared_data(PrepConfig(raw_dir=str(missing), data_dir=str(tmp_path)))
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("damage", ["vocab.txt", "labels.json", "truncated train.arrow"])
+def test_damaged_prepared_directory_is_rebuilt(shared_data, tmp_path, damage):
+    config = sample_config(tmp_path, categories=("appliances", "video games"))
+    target = prepare(config)
+    rows = len(load(target).train)
+    if damage.startswith("truncated"):
+        arrow = target / "train.arrow"
+        arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    else:
+        (target / damage).unlink()
+    assert prepare(config) == target
+    assert len(load(target).train) == rows and (target / "vocab.txt").is_file()
+
+
+def test_strict_is_part_of_the_cache_key(shared_data, tmp_path):
+    loose = sample_config(tmp_path, categories=("appliances", "video games"))
+    strict = sample_config(tmp_path, categories=("appliances", "video games"), strict=True)
+    assert prepare(loose) != prepare(strict)
