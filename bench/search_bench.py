@@ -76,7 +76,7 @@ def compare(data, storage: str, options: dict) -> list[dict]:
             gpus_per_trial=float(options.get("gpus_per_trial", 0)),
             reduction_factor=2,
             searcher=searcher,
-            scheduler=scheduler,
+            trial_scheduler=scheduler,
             storage_path=storage,
             name=f"compare_{searcher}_{scheduler}",
             embeddings=("random", "frozen", "finetune"),

@@ -45,7 +45,7 @@ class SearchConfig:
     searcher: str = arg(
         "optuna", "optuna: TPE; random: random search", choices=("optuna", "random")
     )
-    scheduler: str = arg(
+    trial_scheduler: str = arg(
         "asha", "asha; none: every trial runs max_epochs", choices=("asha", "none")
     )
     storage_path: str = arg(

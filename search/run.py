@@ -86,7 +86,7 @@ def make_tuner(search: SearchConfig, data: PreparedData):
             grace_period=search.grace_period,
             reduction_factor=search.reduction_factor,
         )
-        if search.scheduler == "asha"
+        if search.trial_scheduler == "asha"
         else FIFOScheduler()
     )
     reporter = tune.CLIReporter(

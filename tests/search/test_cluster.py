@@ -264,7 +264,7 @@ def test_trials_spread_over_nodes_and_survive_a_dead_worker(tmp_path):
             "max_concurrent=3",
             "max_epochs=4",
             "max_train_rows=3000",
-            "scheduler=none",
+            "trial_scheduler=none",
             "name=spread",
         )
         deadline = time.time() + 240

@@ -48,7 +48,7 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
         f"num_samples={TRIALS}",
         "max_concurrent=1",
         f"max_epochs={MAX_EPOCHS}",
-        "scheduler=none",
+        "trial_scheduler=none",
         "max_train_rows=3000",
         f"raw_dir={SHARED_DATA}",
         "categories=all",
@@ -104,3 +104,48 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
     for progress in experiment.glob("*_*/progress.csv"):
         epochs = pd.read_csv(progress)["epoch"].tolist()
         assert epochs == list(range(1, MAX_EPOCHS + 1)), f"{progress.parent.name}: {epochs}"
+
+
+def test_interrupted_search_says_so_and_writes_nothing_final(prepared_sample, tmp_path):
+    """Ctrl-C: a non-zero exit, a message that says how to resume, a PARTIAL leaderboard."""
+    data_dir = Path(prepared_sample.path).parents[1]
+    args = [
+        sys.executable,
+        "-m",
+        "search.run",
+        "arch=dan",
+        "num_samples=6",
+        "max_concurrent=1",
+        "max_epochs=2",
+        "max_train_rows=2000",
+        f"raw_dir={SHARED_DATA}",
+        "categories=all",
+        "valid_size=0.1",
+        "train_size=0.6",
+        f"data_dir={data_dir}",
+        f"storage_path={tmp_path}",
+        "name=stopped",
+        "ray_cpus=2",
+        "embeddings=random",
+    ]
+    ray_tmp = tempfile.mkdtemp(prefix="qi", dir="/tmp")
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    experiment = tmp_path / "stopped"
+    log = tmp_path / "driver.log"
+    driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # fmt: skip
+    try:
+        deadline = time.time() + 300
+        while not list(experiment.glob("*_*/progress.csv")) and time.time() < deadline:
+            assert driver.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.2)
+        driver.send_signal(signal.SIGINT)
+        code = driver.wait(timeout=120)
+    finally:
+        kill_session(driver.pid)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert code != 0
+    last = log.read_text().strip().splitlines()[-1]
+    assert "search interrupted after" in last and f"resume={experiment}" in last
+    assert "PARTIAL" in (experiment / "leaderboard.md").read_text()
+    assert (experiment / "PARTIAL").is_file() and not (experiment / "best_model").exists()

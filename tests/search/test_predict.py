@@ -1,0 +1,78 @@
+"""search.predict and search.evaluate: one-line errors, warnings, and scores that match."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from qamodels.config import TrainConfig
+from qamodels.trainer import Trainer
+from search import evaluate, predict
+
+
+@pytest.fixture(scope="module")
+def model_dir(prepared_sample, tmp_path_factory):
+    config = TrainConfig(arch="dan", epochs=1, max_train_rows=2000, device="cpu", progress=False)
+    trainer = Trainer(config, prepared_sample)
+    return trainer.save_run(tmp_path_factory.mktemp("model"), trainer.fit(), plot=False)
+
+
+def run(main, args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model={tmp}/nothing", "q?"], "no exported model (expected model.pt)"),
+        (["model={corrupt}", "q?"], "damaged or truncated model file"),
+        (["model={model}", "file={tmp}/missing.txt"], "missing.txt: no such file"),
+        (["model={model}", "top=abc", "q?"], "top='abc': expected int"),
+        (["model={model}", "top=0", "q?"], "top=0: must be >= 1"),
+        (["model={model}", "device=cuda", "q?"], "device=cuda: no CUDA device here"),
+        (["model={model}"], "give questions as arguments or file="),
+        (["q?"], "model= is required"),
+    ],
+)
+def test_predict_bad_input_is_one_line(args, message, model_dir, tmp_path, capsys):
+    if "device=cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "model.pt").write_bytes((model_dir / "model.pt").read_bytes()[:1000])
+    args = [a.format(tmp=tmp_path, corrupt=corrupt, model=model_dir) for a in args]
+    code, _out, err = run(predict.main, args, capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_questions_after_double_dash_may_hold_equals(model_dir, capsys):
+    code, out, _err = run(predict.main, [f"model={model_dir}", "--", "is 1=2 on this?"], capsys)
+    assert code == 0 and out.startswith("is 1=2 on this?\n  -> ")
+
+
+def test_question_of_unknown_words_is_warned(model_dir, capsys):
+    code, out, err = run(predict.main, [f"model={model_dir}", "qwxz zzyq", "phone case?"], capsys)
+    assert code == 0 and "no known word in 'qwxz zzyq'" in err and "phone case" not in err
+
+
+def test_evaluate_scores_an_own_labeled_file(model_dir, prepared_sample, tmp_path, capsys):
+    texts = prepared_sample.texts("test")[:600]
+    labels = [prepared_sample.labels[i] for i in prepared_sample.test.label[:600]]
+    source = tmp_path / "mine.csv"
+    pd.DataFrame({"question": texts, "topic": labels}).to_csv(source, index=False)
+    args = [f"model={model_dir}", f"source={source}", "text_column=question",
+            "label_column=topic", f"out={tmp_path / 'eval'}"]  # fmt: skip
+    code, out, _err = run(evaluate.main, args, capsys)
+    assert code == 0
+    probs = predict.Predictor.load(model_dir).probabilities(texts)
+    expected = (probs.argmax(-1).numpy() == prepared_sample.test.label[:600]).mean()
+    assert f"600 questions: accuracy {expected:.4f}" in out.strip().splitlines()[-1]
+    assert (tmp_path / "eval" / "confusion.png").stat().st_size > 0
+
+    pd.DataFrame({"question": texts[:5], "topic": ["toys"] * 5}).to_csv(source, index=False)
+    code, _out, err = run(evaluate.main, args, capsys)
+    assert code == 2 and "labels ['toys'] are not classes of the model" in err
