@@ -32,7 +32,8 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
     for result in results:
         history = result.metrics_dataframe
         config = result.config or {}
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name.split("_")[2]
+        # A trial that never reported has no metrics: its directory names it.
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         row = {"arch": config.get("arch"), "trial": trial_id, "path": result.path}
         if history is None or history.empty or metric not in history:
             rows.append({**row, "status": "error" if result.error else "no report"})

@@ -45,13 +45,7 @@ from search.leaderboard import export_best, leaderboard, trial_rows, write_leade
 from search.report import REPORT_FILE, write_report
 from search.searcher import make_searcher
 from search.tensorboard import write_experiment
-from search.trainable import run_trial
-
-
-def trial_name(trial) -> str:
-    """`<arch>_<trial id>`: the progress table's and the trial directory's name (Ray's own is
-    200 characters of parameters)."""
-    return f"{trial.config.get('arch', 'trial')}_{trial.trial_id}"
+from search.trainable import run_trial, trial_dirname
 
 
 def make_tuner(search: SearchConfig, data: PreparedData):
@@ -111,8 +105,8 @@ def make_tuner(search: SearchConfig, data: PreparedData):
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
             scheduler=scheduler,
             num_samples=search.num_samples,
-            trial_name_creator=trial_name,
-            trial_dirname_creator=trial_name,
+            trial_name_creator=trial_dirname,
+            trial_dirname_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=search.name,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
-import pyarrow.fs
 import ray
 import torch
 from ray import tune
@@ -38,17 +38,23 @@ def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool
     )
 
 
-def trial_output_dir() -> Path:
+def trial_dirname(trial) -> str:
+    """`<arch>_<trial id>`: the trial's name in the progress table and its directory (Ray's
+    own is 200 characters of parameters); the trial finds its directory by it."""
+    return f"{trial.config.get('arch', 'trial')}_{trial.trial_id}"
+
+
+def trial_output_dir(search: SearchConfig, arch: str) -> Path:
     """Where a trial writes its TensorBoard events and best model: straight into its
     directory under storage_path when that is a filesystem path (shared by every node on a
     cluster), so nothing depends on a later sync from the node it ran on; for cloud storage,
     the trial's working directory, which Ray uploads as artifacts (see search.run)."""
-    storage = tune.get_context().get_storage()
-    if isinstance(storage.storage_filesystem, pyarrow.fs.LocalFileSystem):
-        path = Path(storage.trial_fs_path)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return Path(tune.get_context().get_trial_dir())
+    if "://" in search.storage_path:
+        return Path(tune.get_context().get_trial_dir())
+    trial = SimpleNamespace(config={"arch": arch}, trial_id=tune.get_context().get_trial_id())
+    path = search.experiment_path / trial_dirname(trial)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
@@ -60,7 +66,7 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory))
-    trial_dir = trial_output_dir()
+    trial_dir = trial_output_dir(search, arch)
     writer = TrialWriter(trial_dir, config)
     if checkpoint is None:
         writer.start()
