@@ -35,8 +35,8 @@ class SearchConfig:
     for a whole search, e.g. grad_clip=0.5 amp=false), the sampled values laid over it."""
 
     arch: str = arg("all", "all, one architecture, or a comma list: dan,cnn_residual")
-    num_samples: int = arg(40, "trials", min=1)
-    max_epochs: int = arg(20, "epochs per trial at most (ASHA's max_t)", min=1)
+    num_samples: int = arg(32, "trials", min=1)
+    max_epochs: int = arg(15, "epochs per trial at most (ASHA's max_t)", min=1)
     grace_period: int = arg(2, "epochs every trial gets before ASHA may stop it", min=1)
     reduction_factor: int = arg(3, "ASHA keeps the top 1/reduction_factor at each rung", min=2)
     max_concurrent: int = arg(2, "trials running at once", min=1)

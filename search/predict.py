@@ -11,7 +11,6 @@ question (tab-separated: category, probability, question), classified in batches
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -127,10 +126,12 @@ def parse_args(argv: list[str]) -> tuple[PredictConfig, list[str]]:
     """key=value options of PredictConfig, the rest questions; everything after `--` is a
     question (for questions that contain `=`)."""
     split = argv.index("--") if "--" in argv else len(argv)
-    keys = {f.name for f in dataclasses.fields(PredictConfig)}
-    options = [a for a in argv[:split] if a.split("=", 1)[0] in keys and "=" in a]
+    options = [a for a in argv[:split] if "=" in a and a.split("=", 1)[0].isidentifier()]
     questions = [a for a in argv[:split] if a not in options] + argv[split + 1 :]
-    config = parse_overrides(PredictConfig, options)
+    try:
+        config = parse_overrides(PredictConfig, options)
+    except ConfigError as err:
+        raise ConfigError(f"{err} (a question holding '=' goes after --)") from None
     if not config.model:
         raise ConfigError("model= is required: an exported best_model/ or best_ensemble/")
     if bool(questions) == bool(config.file):

@@ -150,6 +150,20 @@ def interrupted(results, search: SearchConfig) -> bool:
     return ended < len(results) or len(results) < search.num_samples
 
 
+def headline(final: pd.DataFrame) -> str:
+    """The result in one line: test accuracy of the ensemble, the best single model and the
+    baseline (all chosen on valid)."""
+    parts = []
+    for kind, name in (("ensemble", "ensemble"), ("best of arch", "best single"),
+                       ("baseline", "baseline")):  # fmt: skip
+        found = final[final["model"] == kind]
+        if len(found):
+            row = found.iloc[0]
+            label = name if kind == "ensemble" else f"{name} ({row['arch']})"
+            parts.append(f"{label} {row['test_accuracy']:.4f}")
+    return "test accuracy: " + ", ".join(parts)
+
+
 def conclude(search: SearchConfig, data: PreparedData, results, baseline):
     """Leaderboard, held-out scores, ensemble, TensorBoard, report, best model: the whole set
     when the search ended; valid-only and marked PARTIAL when it was interrupted."""
@@ -182,6 +196,7 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
     print(f"report: {experiment_dir / REPORT_FILE}")
     ensemble = f", best ensemble: {final.ensemble_dir}" if final.ensemble_dir else ""
     print(f"best model: {best}{ensemble}")
+    print(headline(final.table))
     return results, board
 
 

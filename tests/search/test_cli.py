@@ -120,4 +120,4 @@ def test_training_keys_of_the_command_line_fix_every_trial(tmp_path):
                                 f"storage_path={tmp_path}", "embeddings=random"])  # fmt: skip
     trial = train_config(search, "dan", {"lr": 0.003, "batch_size": 64}, use_gpu=False)
     assert (trial.grad_clip, trial.amp, trial.bucket, trial.patience) == (0.5, False, False, 5)
-    assert (trial.lr, trial.batch_size, trial.arch, trial.epochs) == (0.003, 64, "dan", 20)
+    assert (trial.lr, trial.batch_size, trial.arch, trial.epochs) == (0.003, 64, "dan", 15)

@@ -35,6 +35,7 @@ def run(main, args: list[str], capsys) -> tuple[int, str, str]:
         (["model={model}", "device=cuda", "q?"], "device=cuda: no CUDA device here"),
         (["model={model}"], "give questions as arguments or file="),
         (["q?"], "model= is required"),
+        (["model={model}", "topp=3", "q?"], "unknown key 'topp'; valid keys: model, file"),
     ],
 )
 def test_predict_bad_input_is_one_line(args, message, model_dir, tmp_path, capsys):
