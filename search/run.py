@@ -1,17 +1,20 @@
 r"""The main job: search architectures and hyperparameters with Ray Tune, Optuna and ASHA.
 
     python -m search.run arch=all raw_dir=../shared/data/amazon_qa categories=all \
-        valid_size=0.1 train_size=0.6 num_samples=24 max_epochs=8
+        valid_size=0.1 train_size=0.6
     python -m search.run arch=dan,cnn_residual gpus_per_trial=0.25 max_concurrent=4
+    python -m search.run ... grad_clip=0.5 amp=false   # training keys fixed for every trial
     python -m search.run ... resume=true              # continue an interrupted search
     python -m search.run resume=~/qatune_results/qatune   # the same, by experiment directory
-    python -m search.run --help                       # every key with its default
+    python -m search.run --help                       # every key, its type, default and help
     tensorboard --logdir ~/qatune_results/qatune      # compare the trials
 
-Keys go to the data prep config (data_prep.PrepConfig) or the search config
-(search.config.SearchConfig). The data is prepared once, before any trial starts, and
-reaches every trial through Ray's object store. At the end: leaderboard.md/.csv, trials.csv
-and best_model/ in the experiment directory <storage_path>/<name>.
+Keys go to the data config (data_prep.PrepConfig), the search config
+(search.config.SearchConfig) or the training config every trial starts from
+(qamodels.TrainConfig). The data is prepared once, the TF-IDF baseline fitted, then the
+trials run (recipes first) on the data without its test split, which reaches them through
+Ray's object store. At the end, in <storage_path>/<name>: report.md, leaderboard.md/.csv,
+final.csv, trials.csv, best_model/ and best_ensemble/; the last line is the test result.
 """
 
 from __future__ import annotations
