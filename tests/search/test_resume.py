@@ -38,32 +38,16 @@ def finished_trials(experiment: Path) -> dict[str, bytes]:
     return done
 
 
-def test_killed_search_resumes(prepared_sample, tmp_path):
+def start_search(prepared_sample, tmp_path: Path, name: str, *keys: str):
+    """`python -m search.run` on the sample in its own session, stderr to driver.log; with
+    a short private Ray temp dir (Ray's socket paths must stay under the AF_UNIX limit)."""
     data_dir = Path(prepared_sample.path).parents[1]
-    args = [
-        sys.executable,
-        "-m",
-        "search.run",
-        "arch=dan,cnn_parallel",
-        f"num_samples={TRIALS}",
-        "max_concurrent=1",
-        f"max_epochs={MAX_EPOCHS}",
-        "trial_scheduler=none",
-        "max_train_rows=3000",
-        f"raw_dir={SHARED_DATA}",
-        "categories=all",
-        "valid_size=0.1",
-        "train_size=0.6",
-        f"data_dir={data_dir}",
-        f"storage_path={tmp_path}",
-        "name=resumable",
-        "ray_cpus=2",
-        "embeddings=random",
-    ]
-    # A short private temp dir: Ray's socket paths must stay under the AF_UNIX limit.
+    args = [sys.executable, "-m", "search.run", *keys, "max_concurrent=1",
+            f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6",
+            f"data_dir={data_dir}", f"storage_path={tmp_path}", f"name={name}", "ray_cpus=2",
+            "embeddings=random"]  # fmt: skip
     ray_tmp = tempfile.mkdtemp(prefix="qr", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
-    experiment = tmp_path / "resumable"
     driver = subprocess.Popen(
         args,
         cwd=REPO,
@@ -72,6 +56,14 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "driver.log", "w"),
     )
+    return driver, env, ray_tmp
+
+
+def test_killed_search_resumes(prepared_sample, tmp_path):
+    keys = ["arch=dan,cnn_parallel", f"num_samples={TRIALS}", f"max_epochs={MAX_EPOCHS}",
+            "trial_scheduler=none", "max_train_rows=3000"]  # fmt: skip
+    driver, env, ray_tmp = start_search(prepared_sample, tmp_path, "resumable", *keys)
+    experiment = tmp_path / "resumable"
     try:
         deadline = time.time() + 300
         while len(finished_trials(experiment)) < 2 and time.time() < deadline:
@@ -108,32 +100,10 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
 
 def test_interrupted_search_says_so_and_writes_nothing_final(prepared_sample, tmp_path):
     """Ctrl-C: a non-zero exit, a message that says how to resume, a PARTIAL leaderboard."""
-    data_dir = Path(prepared_sample.path).parents[1]
-    args = [
-        sys.executable,
-        "-m",
-        "search.run",
-        "arch=dan",
-        "num_samples=6",
-        "max_concurrent=1",
-        "max_epochs=2",
-        "max_train_rows=2000",
-        f"raw_dir={SHARED_DATA}",
-        "categories=all",
-        "valid_size=0.1",
-        "train_size=0.6",
-        f"data_dir={data_dir}",
-        f"storage_path={tmp_path}",
-        "name=stopped",
-        "ray_cpus=2",
-        "embeddings=random",
-    ]
-    ray_tmp = tempfile.mkdtemp(prefix="qi", dir="/tmp")
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp}
+    keys = ["arch=dan", "num_samples=6", "max_epochs=2", "max_train_rows=2000"]
+    driver, _env, ray_tmp = start_search(prepared_sample, tmp_path, "stopped", *keys)
     experiment = tmp_path / "stopped"
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # fmt: skip
     try:
         deadline = time.time() + 300
         while not list(experiment.glob("*_*/progress.csv")) and time.time() < deadline:

@@ -97,14 +97,19 @@ def test_leaderboard_and_exported_model(finished_search, prepared_sample):
     assert probs.sum(-1).sub(1).abs().max() < 1e-5
     accuracy = (probs.argmax(-1).numpy() == prepared_sample.valid.label[:300]).mean()
     assert accuracy == pytest.approx(saved["valid_accuracy"].iloc[0], abs=0.1)
+    assert predicted_by_cli(best_dir, "will this game run on ps4?") in prepared_sample.labels
+
+
+def predicted_by_cli(model_dir: Path, question: str) -> str:
+    """The class `python -m search.predict` prints for one question."""
     out = subprocess.run(
-        [sys.executable, "-m", "search.predict", f"model={best_dir}", "will this game run on ps4?"],
+        [sys.executable, "-m", "search.predict", f"model={model_dir}", question],
         capture_output=True,
         text=True,
         cwd=REPO,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[1].removeprefix("  -> ") in prepared_sample.labels
+    return out.stdout.splitlines()[1].removeprefix("  -> ")
 
 
 def hparams_dashboard(logdir: Path):
@@ -243,14 +248,7 @@ def test_predict_loads_the_ensemble(finished_search, prepared_sample):
     final = pd.read_csv(config.experiment_path / "final.csv").set_index("model")
     accuracy = (probs.argmax(-1).numpy() == prepared_sample.test.label).mean()
     assert accuracy == pytest.approx(final.loc["ensemble", "test_accuracy"], abs=0.002)
-    out = subprocess.run(
-        [sys.executable, "-m", "search.predict", f"model={directory}", "does it fit an iphone?"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[1].removeprefix("  -> ") in prepared_sample.labels
+    assert predicted_by_cli(directory, "does it fit an iphone?") in prepared_sample.labels
 
 
 def test_fixed_training_keys_reach_every_trial(finished_search):
