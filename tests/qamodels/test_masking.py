@@ -54,10 +54,7 @@ CASES = [(arch, None) for arch in ARCHITECTURES] + [
 ]
 
 
-@pytest.mark.parametrize(("arch", "pooling"), CASES)
-def test_padding_never_changes_logits(arch, pooling):
-    params = dict(SMALL[arch], **({"pooling": pooling} if pooling else {}))
-    model = make(arch, **params)
+def assert_padding_invariant(model: torch.nn.Module) -> None:
     gen = torch.Generator().manual_seed(1)
     tokens = [torch.randint(2, VOCAB, (n,), generator=gen) for n in LENGTHS]
     with torch.no_grad():
@@ -66,6 +63,23 @@ def test_padding_never_changes_logits(arch, pooling):
         alone = torch.cat([model(t[None], torch.ones(1, len(t), dtype=torch.bool)) for t in tokens])
     torch.testing.assert_close(loose, tight, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(alone, tight, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("arch", "pooling"), CASES)
+def test_padding_never_changes_logits(arch, pooling):
+    params = dict(SMALL[arch], **({"pooling": pooling} if pooling else {}))
+    assert_padding_invariant(make(arch, **params))
+
+
+def test_padding_never_changes_a_dan_with_word_pairs():
+    model = make("dan", ngrams=2, buckets=97, **SMALL["dan"])
+    assert_padding_invariant(model)
+    one_word = torch.tensor([[5]]), torch.ones(1, 1, dtype=torch.bool)
+    swapped = [torch.tensor([[5, 9]]), torch.tensor([[9, 5]])]
+    with torch.no_grad():
+        assert model(*one_word).isfinite().all()
+        ones = torch.ones(1, 2, dtype=torch.bool)
+        assert not torch.allclose(model(swapped[0], ones), model(swapped[1], ones))  # order
 
 
 def test_packed_bilstm_equals_each_sequence_alone():
