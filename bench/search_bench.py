@@ -1,10 +1,11 @@
 """Search benchmarks: Ray overhead per trial, and ASHA+Optuna against random search.
 
     python bench/search_bench.py [archs=dan,cnn_stacked] [num_samples=16] [max_epochs=9]
-        [max_concurrent=2] [gpus_per_trial=0]
+        [max_concurrent=2] [gpus_per_trial=0] [compare=0: skip part 2]
 
 1. Overhead: one fixed DAN config trained directly (qamodels.Trainer) and as a one-trial
-   Ray Tune run: time to the first epoch's report and total wall time.
+   Ray Tune run: time to the first epoch's report and total wall time; and per trial in a
+   run of 8 one-epoch trials, with and without reusing the trial actors.
 2. Quality per compute: the same number of trials with Optuna TPE + ASHA, and with random
    sampling and no early stopping (recipes off in both: this compares sampler + scheduler);
    best valid accuracy, epochs spent in all and until random search's best was reached,
@@ -66,6 +67,27 @@ def overhead(data, storage: str, epochs: int) -> tuple[float, float, float, floa
     return direct_first, direct_total, ray_first, ray_total
 
 
+def per_trial_overhead(data, storage: str, reuse: bool, trials: int = 8) -> dict:
+    """`trials` one-epoch DAN trials, two at a time: the wall time two slots spend beyond
+    the trials' own training, per trial (actor start, data, reports, checkpoints)."""
+    search = SearchConfig(max_epochs=1, storage_path=storage,
+                          train=TrainConfig(max_train_rows=3000))  # fmt: skip
+    trainable = tune.with_parameters(run_trial, data=data.without_test(), search=search)
+    start = time.perf_counter()
+    results = tune.Tuner(
+        tune.with_resources(trainable, {"cpu": 1}),
+        param_space=FIXED,
+        tune_config=tune.TuneConfig(
+            num_samples=trials, reuse_actors=reuse, max_concurrent_trials=2
+        ),  # fmt: skip
+        run_config=tune.RunConfig(name=f"reuse_{reuse}", storage_path=storage, verbose=0),
+    ).fit()
+    wall = time.perf_counter() - start
+    trained = sum(r.metrics_dataframe["seconds"].max() for r in results)
+    return {"reuse_actors": reuse, "trials": trials, "wall s": wall,
+            "overhead s per trial": (2 * wall - trained) / trials}  # fmt: skip
+
+
 def compare(data, storage: str, options: dict) -> list[dict]:
     rows, curves = [], {}
     for label, searcher, scheduler in [
@@ -116,7 +138,8 @@ def main(argv: list[str]) -> None:
         data = prepared_sample(tmp)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         df, dt, rf, rt = overhead(data, tmp, epochs=3)
-        rows = compare(data, tmp, options)
+        reuse = [per_trial_overhead(data, tmp, flag) for flag in (False, True)]
+        rows = compare(data, tmp, options) if options.get("compare", "1") == "1" else []
         ray.shutdown()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\nmachine: {os.cpu_count()} cores, {device}")
@@ -124,7 +147,9 @@ def main(argv: list[str]) -> None:
     print(f"| without Ray (Trainer) | {df:.1f} s | {dt:.1f} s |")
     print(f"| one Ray Tune trial | {rf:.1f} s | {rt:.1f} s |")
     print(f"| overhead | {rf - df:+.1f} s | {rt - dt:+.1f} s |\n")
-    print(markdown_table(pd.DataFrame(rows)))
+    print(markdown_table(pd.DataFrame(reuse)) + "\n")
+    if rows:
+        print(markdown_table(pd.DataFrame(rows)))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ class SearchConfig:
         ("random", "frozen", "finetune"), "embedding modes to search", choices=MODES
     )
     ray_cpus: int = arg(0, "CPUs of a local Ray; 0: all cores", min=0)
+    reuse_actors: bool = arg(True, "run trial after trial in the same worker processes")
     recipes: bool = arg(True, "each architecture's published configuration runs first")
     baseline: bool = arg(True, "TF-IDF + linear model before the trials: the bar to beat")
     ensemble_top: int = arg(

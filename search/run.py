@@ -110,6 +110,9 @@ def make_tuner(search: SearchConfig, data: PreparedData):
             num_samples=search.num_samples,
             trial_name_creator=trial_dirname,
             trial_dirname_creator=trial_dirname,
+            # One actor per concurrent slot for the whole search (Ray's default starts a
+            # process per trial: a fresh Python with torch to import, seconds each time).
+            reuse_actors=search.reuse_actors,
         ),
         run_config=tune.RunConfig(
             name=search.name,
