@@ -75,7 +75,7 @@ def test_raw_dir_typo_is_an_error_not_a_download(tmp_path):
     assert not missing.exists()
 
 
-@pytest.mark.parametrize("damage", ["vocab.txt", "labels.json", "truncated train.arrow"])
+@pytest.mark.parametrize("damage", ["labels.json", "truncated train.arrow"])
 def test_damaged_prepared_directory_is_rebuilt(shared_data, tmp_path, damage):
     config = sample_config(tmp_path, categories=("appliances", "video games"))
     target = prepare(config)

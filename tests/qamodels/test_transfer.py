@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from qamodels.checkpoint import load_model
@@ -12,6 +13,7 @@ from qamodels.trainer import Trainer
 from tests.conftest import first_rows
 
 
+@pytest.mark.slow  # ~50 s of pretraining: python -m pytest -m slow
 def test_perplexity_falls_during_pretraining(prepared_sample, tmp_path):
     config = LMConfig(
         embedding_dim=32, hidden=64, epochs=2, max_rows=1500, lr=5e-3, out=str(tmp_path / "lm.pt")
@@ -75,6 +77,7 @@ def test_gradual_unfreezing_and_discriminative_rates(prepared_sample, lm_checkpo
     ]
 
 
+@pytest.mark.slow  # ~40 s of pretraining
 def test_masked_lm_perplexity_falls_and_transformer_starts_from_it(prepared_sample, tmp_path):
     from qamodels.mlm import MLMConfig
     from qamodels.mlm import pretrain as pretrain_mlm

@@ -43,55 +43,62 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys):
-    """The command's own main, in this process (a subprocess per case only adds imports)."""
     import torch
-
-    from search.run import main
 
     if "gpus_per_trial=0.5" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     if not any(a.startswith("storage_path") for a in args):
         args = [*args, f"storage_path={tmp_path}"]
-    assert main(args) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
+    code, _out, err = main_of(args, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0]
     assert not list(tmp_path.glob("*/tuner.pkl"))  # nothing started
 
 
-def test_unwritable_storage_path(tmp_path):
+def main_of(args: list[str], capsys) -> tuple[int, str, str]:
+    """search.run's own main in this process (a subprocess per case only adds imports)."""
+    from search.run import main
+
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_unwritable_storage_path(tmp_path, capsys):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    out = run_cli(f"storage_path={blocker / 'results'}")
-    assert out.returncode == 2
-    assert "is not writable" in out.stderr and "choose a directory" in out.stderr
+    code, _out, err = main_of([f"storage_path={blocker / 'results'}"], capsys)
+    assert code == 2
+    assert "is not writable" in err and "choose a directory" in err
 
 
 def test_help_lists_every_key_with_its_default():
-    out = run_cli("--help")
+    out = run_cli("--help")  # the real command once: the module docstring and every table
     assert out.returncode == 0
     for key in ("num_samples", "grace_period", "gpus_per_trial", "storage_path", "categories"):
         assert key in out.stdout
+    assert "categories=all \\\n" in out.stdout  # the docstring's line continuation
 
 
-def test_data_errors_are_reported_before_ray_starts(tmp_path, shared_data):
+def test_data_errors_are_reported_before_ray_starts(tmp_path, shared_data, capsys):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "single_qa_Appliances.json.gz").symlink_to(shared_data / "single_qa_Appliances.json.gz")
-    out = run_cli(
-        f"raw_dir={raw}", "categories=all", f"data_dir={tmp_path}", f"storage_path={tmp_path}"
-    )
-    assert out.returncode == 1
-    assert "1 classes (found: appliances" in out.stderr and "categories=all" in out.stderr
+    args = [f"raw_dir={raw}", "categories=all", f"data_dir={tmp_path}", f"storage_path={tmp_path}"]
+    code, _out, err = main_of(args, capsys)
+    assert code == 1
+    assert "1 classes (found: appliances" in err and "categories=all" in err
 
 
-def test_an_existing_experiment_is_refused_unless_resumed_or_overwritten(tmp_path):
+def test_an_existing_experiment_is_refused_unless_resumed_or_overwritten(tmp_path, capsys):
     experiment = tmp_path / "taken"
     experiment.mkdir()
     (experiment / "qatune_config.json").write_text("{}")
-    out = run_cli(f"storage_path={tmp_path}", "name=taken")
-    assert out.returncode == 2
-    assert "already holds an experiment: resume=true to continue it, overwrite=true" in out.stderr
+    code, _out, err = main_of([f"storage_path={tmp_path}", "name=taken"], capsys)
+    assert code == 2
+    assert "already holds an experiment: resume=true to continue it, overwrite=true" in err
     assert (experiment / "qatune_config.json").read_text() == "{}"  # untouched
 
 

@@ -289,6 +289,7 @@ def test_trials_spread_over_nodes_and_survive_a_dead_worker(tmp_path):
     assert (tmp_path / "spread" / "best_model" / "model.pt").is_file()
 
 
+@pytest.mark.slow  # a second node in its own mount namespace, ~30 s
 def test_node_local_storage_path_is_refused():
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("a worker with its own view of the storage path needs root and unshare")
