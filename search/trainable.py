@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import ray
 import torch
@@ -38,10 +37,15 @@ def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool
     )
 
 
-def trial_dirname(trial) -> str:
+def trial_name(arch: str, trial_id: str) -> str:
     """`<arch>_<trial id>`: the trial's name in the progress table and its directory (Ray's
     own is 200 characters of parameters); the trial finds its directory by it."""
-    return f"{trial.config.get('arch', 'trial')}_{trial.trial_id}"
+    return f"{arch}_{trial_id}"
+
+
+def trial_dirname(trial) -> str:
+    """Ray's trial_name_creator / trial_dirname_creator."""
+    return trial_name(trial.config.get("arch", "trial"), trial.trial_id)
 
 
 def trial_output_dir(search: SearchConfig, arch: str) -> Path:
@@ -51,8 +55,7 @@ def trial_output_dir(search: SearchConfig, arch: str) -> Path:
     the trial's working directory, which Ray uploads as artifacts (see search.run)."""
     if "://" in search.storage_path:
         return Path(tune.get_context().get_trial_dir())
-    trial = SimpleNamespace(config={"arch": arch}, trial_id=tune.get_context().get_trial_id())
-    path = search.experiment_path / trial_dirname(trial)
+    path = search.experiment_path / trial_name(arch, tune.get_context().get_trial_id())
     path.mkdir(parents=True, exist_ok=True)
     return path
 
