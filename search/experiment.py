@@ -90,3 +90,39 @@ def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
         ray_cpus=search.ray_cpus,
     )
     return original, from_dict(PrepConfig, configs["data"])
+
+
+CHECKPOINT_PREFIX = "checkpoint_"
+
+
+def refill_deleted_checkpoints(path: Path) -> list[Path]:
+    """Before a resume: an empty directory for each checkpoint Ray deleted after its last
+    snapshot of the experiment.
+
+    Why: Ray keeps `num_to_keep` checkpoints per trial and deletes the older ones as new ones
+    arrive, but snapshots the experiment only every `num_to_keep` checkpoints. A driver killed
+    in between leaves a snapshot that still lists a deleted checkpoint; on resume Ray tries to
+    delete it again, `_delete_fs_path` raises "Path not found" and Ray logs "Error handling
+    checkpoint" with a traceback, skipping its own bookkeeping of that checkpoint (index, state).
+    With the directory back, the deletion succeeds. Only gaps below a trial's newest
+    checkpoint are refilled: Ray restores from the newest, which it never deletes."""
+    made = []
+    for trial_dir in [d for d in path.iterdir() if d.is_dir()] if path.is_dir() else []:
+        indices = {
+            int(p.name[len(CHECKPOINT_PREFIX) :])
+            for p in trial_dir.glob(f"{CHECKPOINT_PREFIX}*")
+            if p.is_dir() and p.name[len(CHECKPOINT_PREFIX) :].isdigit()
+        }
+        for index in set(range(max(indices, default=0))) - indices:
+            placeholder = trial_dir / f"{CHECKPOINT_PREFIX}{index:06d}"
+            placeholder.mkdir()
+            made.append(placeholder)
+    return made
+
+
+def remove_empty_checkpoints(path: Path) -> None:
+    """After a search: the refilled directories Ray's last snapshot no longer listed (a real
+    checkpoint is never empty)."""
+    for placeholder in path.glob(f"*/{CHECKPOINT_PREFIX}*"):
+        if placeholder.is_dir() and not any(placeholder.iterdir()):
+            placeholder.rmdir()

@@ -42,7 +42,14 @@ from search.config import (
     validate,
     with_absolute_paths,
 )
-from search.experiment import PARTIAL_FILE, check_new, claim, experiment_configs
+from search.experiment import (
+    PARTIAL_FILE,
+    check_new,
+    claim,
+    experiment_configs,
+    refill_deleted_checkpoints,
+    remove_empty_checkpoints,
+)
 from search.final import finish
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.report import REPORT_FILE, write_report
@@ -146,7 +153,10 @@ def run_search(search: SearchConfig, data: PreparedData):
             f"({baseline.seconds:.0f} s); the trials must beat it"
         )
     with claim(search.experiment_path):
+        if search.resuming:
+            refill_deleted_checkpoints(search.experiment_path)
         results = make_tuner(search, data).fit()
+        remove_empty_checkpoints(search.experiment_path)
         return conclude(search, data, results, baseline)
 
 

@@ -38,6 +38,18 @@ def finished_trials(experiment: Path) -> dict[str, bytes]:
     return done
 
 
+def snapshotted_second_checkpoint(experiment: Path) -> Path | None:
+    """The running trial's directory once its second checkpoint is in Ray's experiment
+    snapshot (the snapshot file is newer than the checkpoint), else None."""
+    snapshots = [p.stat().st_mtime for p in experiment.glob("experiment_state-*.json")]
+    for checkpoint in experiment.glob("*_*/checkpoint_000001"):
+        trial = checkpoint.parent
+        if trial.name not in finished_trials(experiment) and snapshots:
+            if max(snapshots) > checkpoint.stat().st_mtime:
+                return trial
+    return None
+
+
 def start_search(prepared_sample, tmp_path: Path, name: str, *keys: str):
     """`python -m search.run` on the sample in its own session, stderr to driver.log; with
     a short private Ray temp dir (Ray's socket paths must stay under the AF_UNIX limit)."""
@@ -66,15 +78,21 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
     experiment = tmp_path / "resumable"
     try:
         deadline = time.time() + 300
-        while len(finished_trials(experiment)) < 2 and time.time() < deadline:
+        while time.time() < deadline:
             log = (tmp_path / "driver.log").read_text()[-2000:]
             assert driver.poll() is None, f"the search ended before the interruption:\n{log}"
-            time.sleep(0.2)
+            running = snapshotted_second_checkpoint(experiment)
+            if len(finished_trials(experiment)) >= 2 and running:
+                break
+            time.sleep(0.05)
     finally:
         kill_session(driver.pid)
         driver.wait()
     before = finished_trials(experiment)
     assert 2 <= len(before) < TRIALS
+    # What Ray does when the third checkpoint arrives (num_to_keep=2), before its next
+    # snapshot: delete the first. The snapshot still lists it; the resume must not stumble.
+    shutil.rmtree(running / "checkpoint_000000", ignore_errors=True)
 
     # resume=<experiment dir> alone: the data config comes from the experiment.
     resumed = subprocess.run(
@@ -87,6 +105,13 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
     )
     shutil.rmtree(ray_tmp, ignore_errors=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # A SIGKILLed driver must leave nothing Ray has to complain about on restore.
+    assert "Error handling checkpoint" not in resumed.stderr + resumed.stdout, resumed.stderr[
+        -3000:
+    ]
+    assert "Traceback" not in resumed.stderr + resumed.stdout, resumed.stderr[-3000:]
+    refilled = [p for p in experiment.glob("*/checkpoint_*") if not any(p.iterdir())]
+    assert not refilled, "the refilled checkpoint directories must be gone after the search"
     after = finished_trials(experiment)
     for name, content in before.items():
         assert after[name] == content, f"{name} was rerun"
