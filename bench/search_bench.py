@@ -105,6 +105,7 @@ def compare(data, storage: str, options: dict) -> list[dict]:
             storage_path=storage,
             name=f"compare_{searcher}_{scheduler}",
             recipes=False,
+            pretrain="false",  # sampler + scheduler only (bench/transfer_bench.py for LMs)
             train=TrainConfig(patience=100),  # only the scheduler stops trials early here
         )
         start = time.perf_counter()

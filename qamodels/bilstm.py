@@ -24,7 +24,11 @@ class BiLSTMConfig:
     layers: int = arg(1, "stacked LSTM layers", min=1)
     spatial_dropout: float = arg(0.2, "drops whole embedding channels", min=0)
     lstm_dropout: float = arg(0.0, "dropout between LSTM layers", min=0)
-    pooling: str = arg("max", "over time; last: the final states", choices=(*POOLINGS, "last"))
+    pooling: str = arg(
+        "max",
+        "over time; last: the final states; concat: last, max and mean (ULMFiT)",
+        choices=(*POOLINGS, "last", "concat"),
+    )
     head_hidden: int = arg(128, "width of the head's hidden layers", min=1)
     head_layers: int = arg(0, "hidden layers of the head", min=0)
     dropout: float = arg(0.3, "dropout in the head", min=0)
@@ -97,13 +101,17 @@ class BiLSTM(nn.Module):
         )
         self.embedding = embedding
         self.pooling = p.pooling
-        width = 2 * p.hidden if self.pooling == "last" else pooled_width(2 * p.hidden, self.pooling)
+        widths = {"last": 2 * p.hidden, "concat": 6 * p.hidden}
+        width = widths.get(self.pooling) or pooled_width(2 * p.hidden, self.pooling)
         self.head = ClassifierHead(width, classes, p.head_hidden, p.head_layers, p.dropout, p.norm)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         states, last = self.encoder(ids, mask)
-        features = last if self.pooling == "last" else pool(states, mask, self.pooling)
-        return self.head(features)
+        if self.pooling == "last":
+            return self.head(last)
+        if self.pooling == "concat":
+            return self.head(torch.cat([last, pool(states, mask, "meanmax")], dim=-1))
+        return self.head(pool(states, mask, self.pooling))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         return self.encoder.layer_groups() + [list(self.head.parameters())]

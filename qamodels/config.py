@@ -42,7 +42,9 @@ class TrainConfig:
         "glove-6b-50d", "pretrained vectors: a .vec/.vec.zip/.txt path or glove-6b-50d"
     )
     embedding_lr: float = arg(1e-4, "the fine-tuned embedding's own learning rate", above=0)
-    lm_checkpoint: str = arg("", "from qamodels.lm / qamodels.mlm (embedding=lm_*)")
+    lm_checkpoint: str = arg(
+        "", "from qamodels.lm / qamodels.mlm (embedding=lm_*); several: comma-separated"
+    )
     lr_decay: float = arg(1.0, "ULMFiT: lower layer groups learn at lr / lr_decay**depth",
                           above=0)  # fmt: skip
     gradual_unfreeze: bool = arg(False, "ULMFiT: unfreeze one layer group per epoch from the top")

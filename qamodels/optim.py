@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from qamodels.config import TrainConfig
-from qamodels.embedding import LM_MODES, PRETRAINED_MODES
 
 STEP_SCHEDULERS = ("none", "cosine", "onecycle", "warmup")
 SCHEDULERS = STEP_SCHEDULERS + ("plateau",)
@@ -24,18 +23,17 @@ def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
 
 
 def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
-    """One optimizer group per layer group; lower groups at lr / lr_decay**depth, the
-    fine-tuned embedding at embedding_lr. Permanently frozen embeddings are left out."""
+    """One optimizer group per layer group; lower groups at lr / lr_decay**depth (ULMFiT's
+    discriminative rates, the LM's embedding included); fine-tuned pretrained vectors at
+    embedding_lr. Permanently frozen parameters (requires_grad off when built) are left out."""
     groups = layer_groups(model)
-    finetuned = config.embedding in ("finetune", "lm_finetune")
-    frozen = config.embedding in PRETRAINED_MODES + LM_MODES and not finetuned
     result = []
     for depth, params in enumerate(reversed(groups)):
-        is_embedding = depth == len(groups) - 1
-        if is_embedding and frozen:
+        params = [p for p in params if p.requires_grad]
+        if not params:
             continue
         lr = config.lr / config.lr_decay**depth
-        if is_embedding and finetuned:
+        if depth == len(groups) - 1 and config.embedding == "finetune":
             lr = config.embedding_lr
         result.append({"params": params, "lr": lr, "name": f"group{len(groups) - 1 - depth}"})
     return result[::-1]
@@ -85,15 +83,16 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
     raise ValueError(f"scheduler={config.scheduler!r}: use one of {', '.join(SCHEDULERS)}")
 
 
-def apply_unfreezing(model: nn.Module, epoch: int, config: TrainConfig) -> int:
-    """Gradual unfreezing: in epoch e the top e+1 layer groups train. Returns how many."""
+def apply_unfreezing(model: nn.Module, epoch: int, config: TrainConfig,
+                     optimizer: torch.optim.Optimizer) -> int:  # fmt: skip
+    """Gradual unfreezing: in epoch e the top e+1 layer groups train (of the parameters the
+    optimizer holds: the permanently frozen stay frozen). Returns how many groups train."""
     groups = layer_groups(model)
     if not config.gradual_unfreeze:
         return len(groups)
     trainable = min(len(groups), epoch + 1)
-    frozen_embedding = config.embedding in ("frozen", "lm_frozen")
+    optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
     for depth, params in enumerate(reversed(groups)):
-        is_embedding = depth == len(groups) - 1
         for p in params:
-            p.requires_grad_(depth < trainable and not (is_embedding and frozen_embedding))
+            p.requires_grad_(depth < trainable and id(p) in optimized)
     return trainable

@@ -1,21 +1,31 @@
 """Language-model pretraining shared by qamodels.lm (BiLSTM) and qamodels.mlm (Transformer):
-its config, the unlabeled text as sequences, the loop with held-out perplexity, the saved
-checkpoint and its loading by classifiers, and the two commands' shared main.
+its config, the text as sequences, ULMFiT's stages with slanted triangular learning rates,
+the saved checkpoint and its loading by classifiers, and the two commands' shared main.
+
+The stages (Howard & Ruder 2018, with the text at hand):
+1. general: extra text files (`lm_text=`, one text per line) with the unlabeled text; skipped
+   without lm_text (ULMFiT's Wikitext-103 stage; no download here).
+2. target: the task's own text: the unlabeled split's questions and answers and the train
+   split's questions (labels unused). Perplexity is measured on held-out unlabeled text.
+Each stage runs one slanted triangular cycle (linear warm-up, linear decay) of AdamW.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from data_prep.cli import ConfigError, arg
 from data_prep.store import PreparedData
+from data_prep.tokenize import encode_texts
 from qamodels.batches import DeviceSplit, iterate
 
 
@@ -23,14 +33,20 @@ from qamodels.batches import DeviceSplit, iterate
 class PretrainConfig:
     """What every language-model pretraining shares (qamodels.lm, qamodels.mlm)."""
 
-    epochs: int = arg(3, "passes over the unlabeled text", min=1)
+    epochs: int = arg(4, "passes over the task's text (ULMFiT's target stage)", min=1)
+    general_epochs: int = arg(1, "passes over lm_text= first (ULMFiT's general stage)", min=0)
+    lm_text: str = arg("", "extra text files, one text per line, comma-separated")
+    include_train: bool = arg(True, "the train split's questions join the text (no labels)")
     batch_size: int = arg(128, "sequences per batch", min=1)
-    lr: float = arg(2e-3, "AdamW learning rate", above=0)
+    lr: float = arg(3e-3, "peak AdamW learning rate of the slanted triangular cycle", above=0)
+    warmup_fraction: float = arg(0.1, "share of a stage's steps spent rising", above=0)
+    weight_decay: float = arg(0.01, "AdamW weight decay", min=0)
     grad_clip: float = arg(1.0, "gradient norm clip", above=0)
     heldout: float = arg(0.1, "share of the unlabeled sequences kept for perplexity", above=0)
-    max_rows: int = arg(0, "0: all unlabeled sequences; else a seeded subset", min=0)
+    max_rows: int = arg(0, "0: all sequences of a stage; else a seeded subset", min=0)
     seed: int = arg(0, "seed of weights and batch order")
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    amp: bool = arg(True, "bf16 autocast on CUDA")
     out: str = arg("~/.qatune/lm.pt", "where the encoder checkpoint is saved")
 
 
@@ -40,30 +56,54 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def lm_sequences(data: PreparedData, config: PretrainConfig) -> tuple[DeviceSplit, DeviceSplit]:
-    """Unlabeled questions and answers as one set of sequences, split train / held-out."""
-    unlabeled = data.unlabeled
-    answers, answer_length = unlabeled.extra["answer_ids"], unlabeled.extra["answer_length"]
-    width = max(unlabeled.ids.shape[1], answers.shape[1])
-    ids = torch.zeros(len(unlabeled) * 2, width, dtype=torch.long)
-    ids[: len(unlabeled), : unlabeled.ids.shape[1]] = torch.from_numpy(unlabeled.ids.copy())
-    ids[len(unlabeled) :, : answers.shape[1]] = torch.from_numpy(answers.copy())
-    length = torch.cat(
-        [torch.from_numpy(unlabeled.length.copy()), torch.from_numpy(answer_length.copy())]
-    )
-    keep = length.long() >= 2  # a one-token sequence has nothing to predict
+Texts = list[tuple[np.ndarray, np.ndarray]]  # (ids (n, t), lengths (n,)) blocks
+
+
+def read_lm_text(paths: str, data: PreparedData) -> Texts:
+    """The lm_text files, encoded with the dataset's vocabulary."""
+    blocks = []
+    for name in filter(None, (p.strip() for p in paths.split(","))):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"lm_text={name}: no such file; give text files, one text per line")
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not lines:
+            raise ConfigError(f"lm_text={name}: no text in the file")
+        encoded = encode_texts(lines, data.vocab, data.unlabeled.extra["answer_ids"].shape[1])
+        blocks.append((encoded.ids, encoded.length))
+    return blocks
+
+
+def sequences(blocks: Texts, config: PretrainConfig, device: torch.device) -> DeviceSplit:
+    """Blocks of encoded text as one shuffled set of sequences on the device."""
+    width = max(ids.shape[1] for ids, _ in blocks)
+    ids = torch.zeros(sum(len(i) for i, _ in blocks), width, dtype=torch.long)
+    row = 0
+    for block, _ in blocks:
+        ids[row : row + len(block), : block.shape[1]] = torch.from_numpy(np.array(block))
+        row += len(block)
+    length = torch.cat([torch.from_numpy(np.array(n)).long() for _, n in blocks])
+    keep = length >= 2  # a one-token sequence has nothing to predict
     order = torch.randperm(int(keep.sum()), generator=torch.Generator().manual_seed(config.seed))
-    ids, length = ids[keep][order], length[keep][order].long()
+    ids, length = ids[keep][order], length[keep][order]
     if config.max_rows:
         ids, length = ids[: config.max_rows], length[: config.max_rows]
-    cut = max(1, int(len(ids) * config.heldout))
-    device = resolve_device(config.device)
+    width = int(length.max()) if len(length) else 1
+    labels = torch.zeros_like(length)
+    return DeviceSplit(ids[:, :width].to(device), length.to(device), labels.to(device), length)
 
-    def part(sl: slice) -> DeviceSplit:
-        labels = torch.zeros_like(length[sl]).to(device)
-        return DeviceSplit(ids[sl].to(device), length[sl].to(device), labels, length[sl].clone())
 
-    return part(slice(cut, None)), part(slice(0, cut))
+def stage_texts(data: PreparedData, config: PretrainConfig) -> dict[str, Texts]:
+    """Each stage's text blocks, and the held-out unlabeled block (never trained on)."""
+    unlabeled = data.unlabeled
+    questions = (unlabeled.ids, unlabeled.length)
+    answers = (unlabeled.extra["answer_ids"], unlabeled.extra["answer_length"])
+    cut = max(1, int(len(unlabeled) * config.heldout))
+    heldout = [(ids[:cut], n[:cut]) for ids, n in (questions, answers)]
+    kept = [(ids[cut:], n[cut:]) for ids, n in (questions, answers)]
+    target = kept + ([(data.train.ids, data.train.length)] if config.include_train else [])
+    general = read_lm_text(config.lm_text, data) if config.lm_text else []
+    return {"general": general + kept if general else [], "target": target, "heldout": heldout}
 
 
 @torch.no_grad()
@@ -76,47 +116,83 @@ def perplexity(model: nn.Module, heldout: DeviceSplit, batch_size: int) -> float
     return math.exp(total / max(1, count))
 
 
-def fit_language_model(
-    model: nn.Module, data: PreparedData, config: PretrainConfig, kind: str, encoder_params: dict
-) -> dict:
-    """The pretraining loop of any model with `.loss(ids, mask)` and `.encoder`; saves the
-    encoder with its vocabulary, its kind (the classifier arch it fits) and its parameters."""
-    train, heldout = lm_sequences(data, config)
-    model = model.to(resolve_device(config.device))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+def slanted_triangular(optimizer, steps: int, warmup_fraction: float):
+    """ULMFiT's schedule: a short linear rise to the peak, then a long linear decay."""
+    rise = max(1, int(steps * warmup_fraction))
+
+    def factor(step: int) -> float:
+        if step < rise:
+            return (step + 1) / rise
+        return max(0.01, 1 - (step - rise) / max(1, steps - rise))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def run_stage(model: nn.Module, text: DeviceSplit, epochs: int, config: PretrainConfig,
+              name: str, heldout: DeviceSplit, history: dict) -> None:  # fmt: skip
+    """One slanted triangular cycle of `epochs` passes; losses stay on the device."""
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    steps = epochs * math.ceil(len(text) / config.batch_size)
+    schedule = slanted_triangular(optimizer, steps, config.warmup_fraction)
     generator = torch.Generator().manual_seed(config.seed)
-    history = {"perplexity": [perplexity(model, heldout, config.batch_size)], "train_loss": []}
-    for epoch in range(config.epochs):
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp
+    )
+    for epoch in range(epochs):
         model.train()
         losses = []
-        batches = iterate(train, config.batch_size, shuffle=True, bucket=True, generator=generator)
-        for batch in tqdm(
-            batches, desc=f"{kind} lm epoch {epoch + 1}", leave=False, mininterval=1, disable=None
-        ):
-            loss, _ = model.loss(batch.ids, batch.mask)
+        batches = iterate(text, config.batch_size, shuffle=True, bucket=True, generator=generator)
+        for batch in tqdm(batches, desc=f"{name} epoch {epoch + 1}", leave=False,
+                          mininterval=1, disable=None):  # fmt: skip
+            with autocast:
+                loss, _ = model.loss(batch.ids, batch.mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
+            schedule.step()
             losses.append(loss.detach())
-        history["train_loss"].append(float(torch.stack(losses).mean()))
+        history["train_loss"].append(float(torch.stack(losses).float().mean()))
         history["perplexity"].append(perplexity(model, heldout, config.batch_size))
-        print(f"{kind} lm epoch {epoch + 1}: held-out perplexity {history['perplexity'][-1]:.1f}")
-    out = Path(config.out).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
+        history["stage"].append(name)
+        print(f"{name} epoch {epoch + 1}: held-out perplexity {history['perplexity'][-1]:.1f}")
+
+
+def fit_language_model(
+    model: nn.Module, data: PreparedData, config: PretrainConfig, kind: str, encoder_params: dict
+) -> dict:
+    """ULMFiT's stages for any model with `.loss(ids, mask)` and `.encoder`; saves the
+    encoder with its vocabulary, its kind (the classifier arch it fits) and its parameters."""
+    device = resolve_device(config.device)
+    texts = stage_texts(data, config)
+    heldout = sequences(texts["heldout"], config, device)
+    model = model.to(device)
+    history = {"perplexity": [perplexity(model, heldout, config.batch_size)],
+               "train_loss": [], "stage": ["init"]}  # fmt: skip
+    stages = [("general", config.general_epochs), ("target", config.epochs)]
+    for name, epochs in stages:
+        if texts[name] and epochs:
+            text = sequences(texts[name], config, device)
+            run_stage(model, text, epochs, config, f"{kind} lm {name}", heldout, history)
     state = {k: v.cpu() for k, v in model.encoder.state_dict().items()}
-    torch.save(
-        {
-            "kind": kind,
-            "encoder": state,
-            "encoder_params": encoder_params,
-            "config": asdict(config),
-            "vocab": data.vocab,
-            "history": history,
-        },
-        out,
-    )
+    save_atomic(
+        {"kind": kind, "encoder": state, "encoder_params": encoder_params,
+         "config": asdict(config), "vocab": data.vocab, "history": history},
+        Path(config.out).expanduser(),
+    )  # fmt: skip
     return history
+
+
+def save_atomic(checkpoint: dict, out: Path) -> None:
+    """Written beside, then renamed: an interrupted run never leaves a half checkpoint that a
+    later search would take for a finished one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    torch.save(checkpoint, partial)
+    os.replace(partial, out)
 
 
 def load_lm(path: str, vocab: list[str]) -> dict:
@@ -143,9 +219,9 @@ def run_cli(argv: list[str], config_class: type, pretrain_fn) -> int:
     try:
         prep, config = split_overrides(argv, PrepConfig, config_class)
         data = prepared_data(prep)
+        history = pretrain_fn(data.without_test(), config)
     except QatuneError as err:
         return fail(err)
-    history = pretrain_fn(data, config)
     print(
         f"perplexity by epoch: {[round(p, 1) for p in history['perplexity']]}; saved {config.out}"
     )

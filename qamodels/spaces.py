@@ -31,13 +31,13 @@ def dan(trial: optuna.Trial) -> None:
     trial.suggest_categorical("dan/norm", ["none", "batch", "layer"])
 
 
-def bilstm(trial: optuna.Trial) -> None:
-    trial.suggest_int("bilstm/hidden", 32, 256, log=True)
-    layers = trial.suggest_int("bilstm/layers", 1, 2)
+def bilstm(trial: optuna.Trial, shape: bool = True) -> None:
+    if shape:  # else the pretrained encoder's (qamodels.lm)
+        trial.suggest_int("bilstm/hidden", 32, 256, log=True)
+        if trial.suggest_int("bilstm/layers", 1, 2) > 1:
+            trial.suggest_float("bilstm/lstm_dropout", 0.0, 0.4)
     trial.suggest_float("bilstm/spatial_dropout", 0.0, 0.4)
-    if layers > 1:
-        trial.suggest_float("bilstm/lstm_dropout", 0.0, 0.4)
-    trial.suggest_categorical("bilstm/pooling", ["mean", "max", "meanmax", "last"])
+    trial.suggest_categorical("bilstm/pooling", ["mean", "max", "meanmax", "last", "concat"])
     trial.suggest_float("bilstm/dropout", 0.0, 0.5)
 
 
@@ -70,12 +70,13 @@ def cnn_residual(trial: optuna.Trial) -> None:
     _cnn_head(trial, "cnn_residual")
 
 
-def transformer(trial: optuna.Trial) -> None:
-    trial.suggest_categorical("transformer/d_model", [64, 128, 256])
-    trial.suggest_categorical("transformer/heads", [2, 4, 8])
-    trial.suggest_int("transformer/layers", 1, 4)
-    trial.suggest_categorical("transformer/ff_mult", [2, 4])
-    trial.suggest_float("transformer/attn_dropout", 0.0, 0.3)
+def transformer(trial: optuna.Trial, shape: bool = True) -> None:
+    if shape:  # else the pretrained encoder's (qamodels.mlm)
+        trial.suggest_categorical("transformer/d_model", [64, 128, 256])
+        trial.suggest_categorical("transformer/heads", [2, 4, 8])
+        trial.suggest_int("transformer/layers", 1, 4)
+        trial.suggest_categorical("transformer/ff_mult", [2, 4])
+        trial.suggest_float("transformer/attn_dropout", 0.0, 0.3)
     trial.suggest_categorical("transformer/pooling", ["mean", "max", "meanmax"])
     trial.suggest_float("transformer/dropout", 0.0, 0.4)
 
@@ -91,18 +92,31 @@ SPACES: dict[str, Suggest] = {
 assert set(SPACES) == set(ARCHITECTURES), "every architecture needs a search space"
 
 
-def training(trial: optuna.Trial, embeddings: Sequence[str]) -> None:
-    """The shared training choices; learning rates per group (head/body vs embedding)."""
+# Architectures whose whole encoder a language model pretrains (qamodels.lm, qamodels.mlm):
+# their lm_* trials take the encoder's shape from the checkpoint, so it is not sampled.
+TRANSFERRED_SHAPE = ("bilstm", "transformer")
+
+
+def embedding(trial: optuna.Trial, embeddings: Sequence[str]) -> str:
+    mode = trial.suggest_categorical("train/embedding", list(embeddings))
+    if mode == "random":
+        trial.suggest_categorical("train/embedding_dim", [64, 128, 256])
+    if mode == "finetune":
+        trial.suggest_float("train/embedding_lr", 1e-5, 3e-3, log=True)
+    return mode
+
+
+def training(trial: optuna.Trial, transfer: bool) -> None:
+    """The shared training choices; with a pretrained LM encoder, ULMFiT's: discriminative
+    rates (lr_decay), slanted triangular rates (onecycle) and gradual unfreezing."""
     trial.suggest_float("train/lr", 3e-4, 1e-2, log=True)
     trial.suggest_categorical("train/batch_size", [64, 128, 256, 512])
     trial.suggest_categorical("train/optimizer", ["adam", "adamw"])
     trial.suggest_float("train/weight_decay", 1e-6, 1e-1, log=True)
     trial.suggest_categorical("train/scheduler", ["none", "cosine", "onecycle", "warmup"])
-    mode = trial.suggest_categorical("train/embedding", list(embeddings))
-    if mode == "random":
-        trial.suggest_categorical("train/embedding_dim", [64, 128, 256])
-    if mode.endswith("finetune"):
-        trial.suggest_float("train/embedding_lr", 1e-5, 3e-3, log=True)
+    if transfer:
+        trial.suggest_categorical("train/lr_decay", [1.0, 2.6])
+        trial.suggest_categorical("train/gradual_unfreeze", [False, True])
 
 
 # Known-good starting points, one per architecture, enqueued as the first trials of every
@@ -158,24 +172,40 @@ def recipe_embedding(arch: str, embeddings: Sequence[str]) -> dict[str, Any]:
     chosen: dict[str, Any] = {"train/embedding": embeddings[0]}
     if embeddings[0] == "random":
         chosen["train/embedding_dim"] = 128
-    if embeddings[0].endswith("finetune"):
+    if embeddings[0] == "finetune":
         chosen["train/embedding_lr"] = 1e-3
     return chosen
 
 
+# ULMFiT (Howard & Ruder 2018) on the pretrained BiLSTM encoder: concat pooling,
+# discriminative rates (/2.6 per layer down), slanted triangular rates, gradual unfreezing.
+ULMFIT = {"arch": "bilstm", "train/embedding": "lm_finetune", "bilstm/pooling": "concat",
+          "bilstm/spatial_dropout": 0.2, "bilstm/dropout": 0.3, "train/lr": 3e-3,
+          "train/lr_decay": 2.6, "train/gradual_unfreeze": True, **RECIPE_TRAINING}  # fmt: skip
+
+
 def recipes(archs: Sequence[str], embeddings: Sequence[str]) -> list[dict[str, Any]]:
-    """The recipe of each searched architecture, as a first point of the search."""
-    return [
+    """The recipe of each searched architecture, as a first point of the search; and
+    ULMFiT's where a pretrained BiLSTM encoder is offered."""
+    points = [
         {"arch": a, **RECIPE_TRAINING, **recipe_embedding(a, embeddings), **RECIPES[a]}
         for a in archs
     ]
+    if "bilstm" in archs and "lm_finetune" in embeddings:
+        points.append(ULMFIT)
+    return points
 
 
 def search_space(trial: optuna.Trial, archs: Sequence[str], embeddings: Sequence[str]) -> dict:
     """Architecture first, then only that architecture's parameters, then training ones."""
     arch = trial.suggest_categorical("arch", list(archs))
-    SPACES[arch](trial)
-    training(trial, embeddings)
+    mode = embedding(trial, embeddings)
+    transfer = mode == "lm_finetune" and arch in TRANSFERRED_SHAPE
+    if arch in TRANSFERRED_SHAPE:
+        SPACES[arch](trial, shape=not mode.startswith("lm_"))
+    else:
+        SPACES[arch](trial)
+    training(trial, transfer)
     return {}
 
 

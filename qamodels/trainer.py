@@ -79,25 +79,37 @@ def subset(split: Split, rows: int, seed: int) -> Split:
 
 def build_classifier(
     config: TrainConfig, data: PreparedData, params: dict
-) -> tuple[torch.nn.Module, dict]:
-    """The model in its embedding mode. With an LM checkpoint every architecture takes its
-    embedding; the architecture it was pretrained for (bilstm: qamodels.lm, transformer:
-    qamodels.mlm) takes the whole encoder."""
-    weights, lm = None, None
+) -> tuple[torch.nn.Module, dict, dict]:
+    """(model, its full parameters, those the LM checkpoint set). With LM checkpoints the
+    architecture one was pretrained for (bilstm: qamodels.lm, transformer: qamodels.mlm)
+    takes its whole encoder, shape included (lm_frozen: frozen, only the head learns);
+    others take the first one's embedding."""
+    weights, lm, transferred = None, None, {}
     if config.embedding in PRETRAINED_MODES:
         weights = torch.from_numpy(load_embeddings(data, config.vectors).matrix)
     elif config.embedding in LM_MODES:
-        if not config.lm_checkpoint:
-            raise ConfigError(f"embedding={config.embedding} needs lm_checkpoint=<path>")
-        lm = load_lm(config.lm_checkpoint, data.vocab)
+        lm = choose_lm(config, data.vocab)
         weights = lm["encoder"]["embedding.weight"]
         if lm["kind"] == config.arch:  # the same encoder: the classifier takes all of it
-            params = {**params, **lm["encoder_params"]}
+            transferred = dict(lm["encoder_params"])
+            params = {**params, **transferred}
     embedding = make_embedding(len(data.vocab), config.embedding_dim, config.embedding, weights)
     model = build_model(config.arch, embedding, len(data.labels), params)
     if lm is not None and lm["kind"] == config.arch:
         model.encoder.load_state_dict(lm["encoder"])
-    return model, check_params(config.arch, params)
+        model.encoder.requires_grad_(config.embedding == "lm_finetune")
+    return model, check_params(config.arch, params), transferred
+
+
+def choose_lm(config: TrainConfig, vocab: list[str]) -> dict:
+    """Of the lm_checkpoint paths (comma-separated), the one pretrained for this arch, else
+    the first (its embedding serves any architecture)."""
+    paths = [p for p in config.lm_checkpoint.split(",") if p]
+    if not paths:
+        raise ConfigError(f"embedding={config.embedding} needs lm_checkpoint=<path> (or a "
+                          "search with pretrain=true)")  # fmt: skip
+    checkpoints = [load_lm(path, vocab) for path in paths]
+    return next((c for c in checkpoints if c["kind"] == config.arch), checkpoints[0])
 
 
 @torch.no_grad()
@@ -118,7 +130,7 @@ class Trainer:
         self.config, self.data = config, data
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
-        model, self.params = build_classifier(config, data, params or {})
+        model, self.params, self.transferred = build_classifier(config, data, params or {})
         self.model = model.to(self.device)
         train = subset(data.train, config.max_train_rows, config.seed)
         self.train_split = DeviceSplit.from_split(train, self.device)
@@ -147,7 +159,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
-        apply_unfreezing(self.model, epoch, self.config)
+        apply_unfreezing(self.model, epoch, self.config, self.optimizer)
         self._epoch_start = len(self.iteration_loss)
         batches = iterate(
             self.train_split,

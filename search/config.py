@@ -63,6 +63,15 @@ class SearchConfig:
     ray_cpus: int = arg(0, "CPUs of a local Ray; 0: all cores", min=0)
     reuse_actors: bool = arg(True, "run trial after trial in the same worker processes")
     recipes: bool = arg(True, "each architecture's published configuration runs first")
+    pretrain: str = arg(
+        "auto",
+        "pretrain language models before the trials (search/pretraining.py), then lm_frozen/"
+        "lm_finetune join the search; auto: when the unlabeled split holds >= 200,000 tokens "
+        "of questions and answers and no lm_checkpoint= is given",
+        choices=("auto", "true", "false"),
+    )
+    pretrain_epochs: int = arg(4, "passes of the language model over the task's text", min=1)
+    pretrain_rows: int = arg(0, "0: all the text; else a seeded subset (quick runs)", min=0)
     baseline: bool = arg(True, "TF-IDF + linear model before the trials: the bar to beat")
     ensemble_top: int = arg(
         8, "top trials (on valid) whose best checkpoints the ensemble may use", min=1
@@ -108,7 +117,8 @@ def with_absolute_paths(config: SearchConfig) -> SearchConfig:
 
     train = config.train
     vectors = train.vectors if train.vectors == GLOVE_PACKAGE else absolute(train.vectors)
-    train = dataclasses.replace(train, vectors=vectors, lm_checkpoint=absolute(train.lm_checkpoint))
+    lm_checkpoint = ",".join(absolute(p) for p in train.lm_checkpoint.split(",") if p)
+    train = dataclasses.replace(train, vectors=vectors, lm_checkpoint=lm_checkpoint)
     config = dataclasses.replace(config, train=train)
     if config.resuming and config.resume.lower() not in ("true", "1", "yes"):
         experiment = Path(absolute(config.resume))  # resume=<experiment dir>
@@ -165,12 +175,12 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
         raise SearchConfigError(f"gpus_per_trial={config.gpus_per_trial:g}: at most 1 here")
     if set(config.embedding_modes()) & {"frozen", "finetune"}:
         check_vectors(config.train.vectors)
-    lm_checkpoint = config.train.lm_checkpoint
-    if lm_checkpoint and not Path(lm_checkpoint).is_file():
-        raise SearchConfigError(
-            f"lm_checkpoint={lm_checkpoint}: no such file; pretrain one with "
-            "`python -m qamodels.lm ...` or leave lm_checkpoint empty"
-        )
+    for lm_checkpoint in filter(None, config.train.lm_checkpoint.split(",")):
+        if not Path(lm_checkpoint).is_file():
+            raise SearchConfigError(
+                f"lm_checkpoint={lm_checkpoint}: no such file; pretrain one with "
+                "`python -m qamodels.lm ...`, or leave lm_checkpoint empty (pretrain=true)"
+            )
     from ray import tune
 
     if config.resuming and not tune.Tuner.can_restore(str(config.experiment_path)):

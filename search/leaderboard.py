@@ -13,6 +13,7 @@ from search.trainable import BEST_MODEL_DIR
 
 COLUMNS = [
     "arch",
+    "embedding",
     "trial",
     "status",
     "valid_accuracy",
@@ -34,7 +35,9 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
         config = result.config or {}
         # A trial that never reported has no metrics: its directory names it.
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        row = {"arch": config.get("arch"), "trial": trial_id, "path": result.path}
+        embedding = config.get("train", {}).get("embedding", "")
+        row = {"arch": config.get("arch"), "embedding": embedding, "trial": trial_id,
+               "path": result.path}  # fmt: skip
         if history is None or history.empty or metric not in history:
             rows.append({**row, "status": "error" if result.error else "no report"})
             continue
@@ -48,6 +51,7 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
                     for k in ("valid_accuracy", "valid_micro_f1", "valid_macro_f1", "valid_loss")
                 },
                 "parameters": int(best["parameters"]),
+                "model": best.get("model", ""),
                 "best_epoch": int(best["epoch"]),
                 "epochs": int(history["epoch"].max()),
                 "wall_s": float(history["time_total_s"].max()),

@@ -52,10 +52,11 @@ from search.experiment import (
 )
 from search.final import finish
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
+from search.pretraining import with_pretrained_lm
 from search.report import REPORT_FILE, write_report
 from search.searcher import make_searcher
 from search.tensorboard import write_experiment
-from search.trainable import run_trial, trial_dirname
+from search.trainable import real_config, run_trial, transferred_of, trial_dirname
 
 
 def make_tuner(search: SearchConfig, data: PreparedData):
@@ -153,6 +154,7 @@ def run_search(search: SearchConfig, data: PreparedData):
             f"({baseline.seconds:.0f} s); the trials must beat it"
         )
     with claim(search.experiment_path):
+        search = with_pretrained_lm(search, data)
         if search.resuming:
             refill_deleted_checkpoints(search.experiment_path)
         results = make_tuner(search, data).fit()
@@ -205,7 +207,8 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
     final = finish(rows, board, data, baseline, search.metric, search.mode,
                    search.ensemble_top, experiment_dir)  # fmt: skip
     print(write_leaderboard(board, rows, final.table, experiment_dir))
-    write_experiment(experiment_dir, [r.config for r in results if r.config], final.table)
+    configs = [real_config(r.config, transferred_of(r.metrics or {})) for r in results if r.config]
+    write_experiment(experiment_dir, configs, final.table)
     write_report(experiment_dir, final.table, rows, results, search, baseline)
     best = export_best(board, rows, experiment_dir)
     print(f"compare trials: tensorboard --logdir {experiment_dir}")

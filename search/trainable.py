@@ -25,6 +25,7 @@ from search.searcher import FINISHED
 from search.tensorboard import TrialWriter
 
 BEST_MODEL_DIR = "best_model"
+TRANSFERRED = "transferred"  # the result key of the encoder parameters an LM checkpoint set
 
 
 def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool) -> TrainConfig:
@@ -60,6 +61,30 @@ def trial_output_dir(search: SearchConfig, arch: str) -> Path:
     return path
 
 
+def real_config(config: dict, transferred: dict) -> dict:
+    """What really ran: an lm_* trial's encoder shape comes from the checkpoint, not the
+    search space (which does not sample it)."""
+    arch = config.get("arch", "")
+    return {**config, arch: {**config.get(arch, {}), **transferred}} if transferred else config
+
+
+def transferred_of(metrics: dict) -> dict:
+    """The encoder parameters a trial took from its LM checkpoint, from its last result
+    (Ray may hand nested results back flattened)."""
+    nested = metrics.get(TRANSFERRED)
+    if isinstance(nested, dict):
+        return nested
+    prefix = f"{TRANSFERRED}/"
+    return {k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def model_summary(params: dict) -> str:
+    """The model's parameters in one cell: `hidden=128 layers=1 pooling=concat ...`."""
+    return " ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in params.items()
+    )
+
+
 def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
     arch, params, overrides = decode(config)
     use_gpu = search.gpus_per_trial > 0 and torch.cuda.is_available()
@@ -70,7 +95,7 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory))
     trial_dir = trial_output_dir(search, arch)
-    writer = TrialWriter(trial_dir, config)
+    writer = TrialWriter(trial_dir, real_config(config, trainer.transferred))
     if checkpoint is None:
         writer.start()
 
@@ -86,6 +111,8 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
             **metrics,
             "arch": arch,
             "parameters": trainer.parameter_count,
+            "model": model_summary(trainer.params),
+            TRANSFERRED: trainer.transferred,
             "node_id": ray.get_runtime_context().get_node_id(),  # the node, not just its IP
             FINISHED: end.last,  # the trainer ended it, not the scheduler (search/searcher.py)
         }

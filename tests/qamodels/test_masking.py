@@ -47,6 +47,7 @@ CASES = [(arch, None) for arch in ARCHITECTURES] + [
     ("bilstm", "mean"),
     ("bilstm", "max"),
     ("bilstm", "last"),
+    ("bilstm", "concat"),
     ("cnn_parallel", "mean"),
     ("cnn_parallel", "max"),
     ("cnn_residual", "max"),

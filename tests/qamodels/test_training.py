@@ -36,7 +36,7 @@ def test_every_architecture_and_embedding_mode_overfits(prepared_sample, lm_chec
     )
     params = dict(SMALL[arch], dropout=0.0)
     torch.manual_seed(0)
-    model, _ = build_classifier(config, prepared_sample, params)
+    model, _, _ = build_classifier(config, prepared_sample, params)
     optimizer = make_optimizer(model, config)
     ids, mask, label = small_batch(prepared_sample)
     model.train()
@@ -79,7 +79,7 @@ def test_joint_finetuning_uses_its_own_learning_rate(prepared_sample):
         scheduler="none",
         device="cpu",
     )
-    model, _ = build_classifier(config, prepared_sample, dict(dropout=0.0))
+    model, _, _ = build_classifier(config, prepared_sample, dict(dropout=0.0))
     optimizer = make_optimizer(model, config)
     ids, mask, label = small_batch(prepared_sample)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}

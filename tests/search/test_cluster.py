@@ -192,6 +192,7 @@ class TwoNodes:
             "train_size=0.6",
             f"data_dir={self.tmp}/data",
             "embeddings=random",
+            "pretrain=false",
             *extra,
         )
         log = open(self.tmp / "driver.log", "w")  # noqa: SIM115 (lives as long as the driver)

@@ -57,7 +57,7 @@ def start_search(prepared_sample, tmp_path: Path, name: str, *keys: str):
     args = [sys.executable, "-m", "search.run", *keys, "max_concurrent=1",
             f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6",
             f"data_dir={data_dir}", f"storage_path={tmp_path}", f"name={name}", "ray_cpus=2",
-            "embeddings=random"]  # fmt: skip
+            "embeddings=random", "pretrain=false"]  # fmt: skip
     ray_tmp = tempfile.mkdtemp(prefix="qr", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     driver = subprocess.Popen(

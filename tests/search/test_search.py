@@ -47,6 +47,7 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
         storage_path=str(tmp_path_factory.mktemp("res")),
         name="all_archs",
         embeddings=("random", "frozen"),
+        pretrain="false",  # tests/search/test_pretraining.py
     )
     results, board = run_search(config, prepared_sample)
     return config, results, board

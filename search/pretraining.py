@@ -1,0 +1,119 @@
+"""Language-model pretraining inside the search: once, before any trial, as a Ray task (on a
+GPU when the cluster has one), cached under the prepared data.
+
+The cache key is the prepared data's (its directory) and the pretraining config, so a
+repeated or resumed search reuses the checkpoint; the search's trials read a copy kept in the
+experiment directory (the storage every node of a cluster sees). The BiLSTM language model
+(qamodels.lm) is pretrained for any search (its embedding serves every architecture); the
+masked LM (qamodels.mlm) too when the transformer is searched. Then lm_frozen / lm_finetune
+join the embedding modes, and ULMFiT's recipe the first trials (qamodels.spaces).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from data_prep.store import PreparedData
+from qamodels.lm import LMConfig
+from qamodels.mlm import MLMConfig
+from qamodels.pretrain import PretrainConfig
+from search.config import SearchConfig
+
+# pretrain=auto pretrains when the unlabeled split holds at least this many tokens
+# (questions and answers): below it the language model learns too little to transfer.
+AUTO_MIN_TOKENS = 200_000
+PRETRAINED_DIR = "pretrained"
+
+
+def unlabeled_tokens(data: PreparedData) -> int:
+    unlabeled = data.unlabeled
+    return int(np.sum(unlabeled.length)) + int(np.sum(unlabeled.extra["answer_length"]))
+
+
+def wants_pretraining(search: SearchConfig, data: PreparedData) -> bool:
+    if search.pretrain == "false" or search.train.lm_checkpoint:  # off, or the user's own
+        return False
+    return search.pretrain == "true" or unlabeled_tokens(data) >= AUTO_MIN_TOKENS
+
+
+def pretrain_configs(search: SearchConfig) -> dict[str, PretrainConfig]:
+    """kind (the architecture whose encoder it pretrains) -> its config."""
+    shared = {"epochs": search.pretrain_epochs, "max_rows": search.pretrain_rows,
+              "seed": search.seed}  # fmt: skip
+    configs: dict[str, PretrainConfig] = {"bilstm": LMConfig(**shared)}
+    if "transformer" in search.archs:
+        configs["transformer"] = MLMConfig(**shared)
+    return configs
+
+
+def cache_path(data: PreparedData, kind: str, config: PretrainConfig) -> Path:
+    """Under the prepared data (its directory is its key), named by the pretraining config."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("out", "device")}
+    digest = hashlib.sha256(json.dumps([kind, settings], sort_keys=True).encode()).hexdigest()
+    return Path(data.path) / PRETRAINED_DIR / f"{kind}-{digest[:12]}.pt"
+
+
+def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, threads: int) -> bytes:
+    """Runs on whichever node Ray picks; the checkpoint travels back as bytes."""
+    import torch
+
+    from qamodels.lm import pretrain as pretrain_lm
+    from qamodels.mlm import pretrain as pretrain_mlm
+
+    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as directory:
+        out = Path(directory) / "lm.pt"
+        pretrain = pretrain_lm if kind == "bilstm" else pretrain_mlm
+        pretrain(data, dataclasses.replace(config, out=str(out), device="auto"))
+        return out.read_bytes()
+
+
+def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
+    """The cached checkpoint of each language model the search needs; missing ones are
+    pretrained first (one Ray task each, a GPU if the cluster has one)."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus = 1 if resources.get("GPU", 0) >= 1 else 0
+    cpus = max(1, min(8, int(ray.available_resources().get("CPU", 1))))
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_pretrain_task)
+    data_ref = ray.put(data.without_test())
+    paths = []
+    for kind, config in pretrain_configs(search).items():
+        path = cache_path(data, kind, config)
+        if path.is_file():
+            print(f"pretrained {kind} language model: reusing {path}")
+        else:
+            where = "a GPU" if gpus else f"{cpus} CPUs"
+            print(f"pretraining the {kind} language model ({config.epochs} epochs on {where}) ...")
+            checkpoint = ray.get(task.remote(kind, config, data_ref, cpus))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(checkpoint)
+            partial.replace(path)  # never a half-written checkpoint under the final name
+            print(f"pretrained {kind} language model: {path}")
+        paths.append(path)
+    return paths
+
+
+def with_pretrained_lm(search: SearchConfig, data: PreparedData) -> SearchConfig:
+    """The search with its trials pointed at the pretrained checkpoints (copies in the
+    experiment directory), when it pretrains; else unchanged."""
+    if not wants_pretraining(search, data):
+        return search
+    copies = []
+    for path in pretrain_once(search, data):
+        copy = search.experiment_path / PRETRAINED_DIR / path.name
+        if not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+        copies.append(str(copy))
+    train = dataclasses.replace(search.train, lm_checkpoint=",".join(copies))
+    return dataclasses.replace(search, train=train)
