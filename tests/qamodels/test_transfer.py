@@ -116,3 +116,36 @@ def test_masked_lm_perplexity_falls_and_transformer_starts_from_it(prepared_samp
         torch.testing.assert_close(
             model(batch.ids, batch.mask), classifier.model.eval()(batch.ids, batch.mask)
         )
+
+
+def test_lm_frozen_keeps_the_whole_pretrained_encoder(prepared_sample, lm_checkpoint):
+    config = TrainConfig(arch="bilstm", embedding="lm_frozen", lm_checkpoint=lm_checkpoint,
+                         epochs=1, max_train_rows=256, device="cpu", progress=False)  # fmt: skip
+    trainer = Trainer(config, prepared_sample)
+    head_before = [p.detach().clone() for p in trainer.model.head.parameters()]
+    trainer.fit()
+    pretrained = torch.load(lm_checkpoint, weights_only=True)
+    for name, tensor in trainer.model.encoder.state_dict().items():
+        assert torch.equal(tensor, pretrained["encoder"][name]), name
+    head = trainer.model.head.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, head, strict=True))
+    assert trainer.transferred == pretrained["encoder_params"]
+
+
+def test_pretraining_text_is_the_tasks_plus_lm_text(prepared_sample, tmp_path):
+    from data_prep.cli import ConfigError
+    from qamodels.pretrain import PretrainConfig, stage_texts
+
+    extra = tmp_path / "more.txt"
+    extra.write_text("does it fit a phone ?\n\nworks with the xbox\n")
+    texts = stage_texts(prepared_sample, PretrainConfig(lm_text=str(extra)))
+    rows = [len(ids) for ids, _ in texts["target"]]
+    held = len(texts["heldout"][0][0])
+    unlabeled = len(prepared_sample.unlabeled)
+    # questions and answers of the unlabeled split (less the held-out), and train's questions
+    assert rows == [unlabeled - held, unlabeled - held, len(prepared_sample.train)]
+    assert len(texts["general"][0][0]) == 2  # the two non-empty lines first
+    alone = stage_texts(prepared_sample, PretrainConfig(include_train=False))
+    assert len(alone["target"]) == 2 and alone["general"] == []
+    with pytest.raises(ConfigError, match="lm_text=/no/such.txt: no such file"):
+        stage_texts(prepared_sample, PretrainConfig(lm_text="/no/such.txt"))

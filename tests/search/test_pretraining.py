@@ -18,7 +18,7 @@ from search.pretraining import PRETRAINED_DIR, cache_path, pretrain_configs
 def search_config(storage: Path, name: str) -> SearchConfig:
     return SearchConfig(
         arch="bilstm",
-        num_samples=2,  # the BiLSTM recipe (random init), then ULMFiT's (lm_finetune)
+        num_samples=2,  # the BiLSTM recipe (random init), then the transfer recipe (lm_finetune)
         max_epochs=1,
         max_concurrent=2,
         trial_scheduler="none",
