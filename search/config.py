@@ -66,7 +66,7 @@ class SearchConfig:
     pretrain: str = arg(
         "auto",
         "pretrain language models before the trials (search/pretraining.py), then lm_frozen/"
-        "lm_finetune join the search; auto: when the unlabeled split holds >= 200,000 tokens "
+        "lm_finetune join the search; auto: when the unlabeled split holds >= 1,000,000 tokens "
         "of questions and answers and no lm_checkpoint= is given",
         choices=("auto", "true", "false"),
     )
