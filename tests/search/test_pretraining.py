@@ -12,7 +12,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
 from search.config import SearchConfig
-from search.pretraining import PRETRAINED_DIR, cache_path, pretrain_configs
+from search.pretraining import PRETRAINED_DIR, cache_path, pretrain_configs, with_pretrained_lm
 
 
 def search_config(storage: Path, name: str) -> SearchConfig:
@@ -69,9 +69,11 @@ def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, 
     copy = first.experiment_path / PRETRAINED_DIR / cache.name
     assert copy.read_bytes() == cache.read_bytes()
 
-    # A repeated search (another experiment, same data and pretraining) reuses the cache.
-    second = search_config(tmp_path, "second")
-    results, _board = run_search(second, prepared_sample)
-    out = capsys.readouterr().out
-    assert f"reusing {cache}" in out and "pretraining the" not in out
-    assert cache.stat().st_mtime_ns == written and not results.errors
+    # A repeated search (another experiment, same data and pretraining) or a resumed one
+    # (the same experiment) reuses the cache: what run_search does before its trials.
+    for name in ("second", "first"):
+        again = with_pretrained_lm(search_config(tmp_path, name), prepared_sample)
+        out = capsys.readouterr().out
+        assert f"reusing {cache}" in out and "pretraining the" not in out
+        assert again.train.lm_checkpoint == str(again.experiment_path / PRETRAINED_DIR / cache.name)
+        assert cache.stat().st_mtime_ns == written
