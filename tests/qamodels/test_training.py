@@ -6,11 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from qamodels.classifier import build_classifier
 from qamodels.config import TrainConfig
 from qamodels.embedding import MODES
 from qamodels.optim import make_optimizer
 from qamodels.registry import ARCHITECTURES
-from qamodels.trainer import Trainer, build_classifier
+from qamodels.trainer import Trainer
 from tests.conftest import first_rows
 from tests.qamodels.test_masking import SMALL
 
