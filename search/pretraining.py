@@ -6,7 +6,7 @@ repeated or resumed search reuses the checkpoint; the search's trials read a cop
 experiment directory (the storage every node of a cluster sees). The BiLSTM language model
 (qamodels.lm) is pretrained for any search (its embedding serves every architecture); the
 masked LM (qamodels.mlm) too when the transformer is searched. Then lm_frozen / lm_finetune
-join the embedding modes, and ULMFiT's recipe the first trials (qamodels.spaces).
+join the embedding modes, and the transfer recipe the first trials (qamodels.spaces).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from data_prep.store import PreparedData
 from qamodels.lm import LMConfig
 from qamodels.mlm import MLMConfig
-from qamodels.pretrain import PretrainConfig
+from qamodels.pretrain import PretrainConfig, save_atomic
 from search.config import SearchConfig
 
 # pretrain=auto pretrains when the unlabeled split holds at least this many tokens
@@ -62,8 +62,8 @@ def cache_path(data: PreparedData, kind: str, config: PretrainConfig) -> Path:
     return Path(data.path) / PRETRAINED_DIR / f"{kind}-{digest[:12]}.pt"
 
 
-def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, threads: int) -> bytes:
-    """Runs on whichever node Ray picks; the checkpoint travels back as bytes."""
+def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, threads: int) -> dict:
+    """Runs on whichever node Ray picks; the checkpoint travels back through the object store."""
     import torch
 
     from qamodels.lm import pretrain as pretrain_lm
@@ -74,7 +74,7 @@ def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, thread
         out = Path(directory) / "lm.pt"
         pretrain = pretrain_lm if kind == "bilstm" else pretrain_mlm
         pretrain(data, dataclasses.replace(config, out=str(out), device="auto"))
-        return out.read_bytes()
+        return torch.load(out, weights_only=True)
 
 
 def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
@@ -95,11 +95,7 @@ def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
         else:
             where = "a GPU" if gpus else f"{cpus} CPUs"
             print(f"pretraining the {kind} language model ({config.epochs} epochs on {where}) ...")
-            checkpoint = ray.get(task.remote(kind, config, data_ref, cpus))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            partial.write_bytes(checkpoint)
-            partial.replace(path)  # never a half-written checkpoint under the final name
+            save_atomic(ray.get(task.remote(kind, config, data_ref, cpus)), path)
             print(f"pretrained {kind} language model: {path}")
         paths.append(path)
     return paths

@@ -56,7 +56,7 @@ from search.pretraining import with_pretrained_lm
 from search.report import REPORT_FILE, write_report
 from search.searcher import make_searcher
 from search.tensorboard import write_experiment
-from search.trainable import real_config, run_trial, transferred_of, trial_dirname
+from search.trainable import TRANSFERRED, real_config, run_trial, trial_dirname
 
 
 def make_tuner(search: SearchConfig, data: PreparedData):
@@ -207,7 +207,9 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
     final = finish(rows, board, data, baseline, search.metric, search.mode,
                    search.ensemble_top, experiment_dir)  # fmt: skip
     print(write_leaderboard(board, rows, final.table, experiment_dir))
-    configs = [real_config(r.config, transferred_of(r.metrics or {})) for r in results if r.config]
+    # Result.metrics is the trial's last result as it reported it (nested, not flattened).
+    configs = [real_config(r.config, (r.metrics or {}).get(TRANSFERRED) or {})
+               for r in results if r.config]  # fmt: skip
     write_experiment(experiment_dir, configs, final.table)
     write_report(experiment_dir, final.table, rows, results, search, baseline)
     best = export_best(board, rows, experiment_dir)

@@ -22,7 +22,7 @@ from qamodels.spaces import decode
 from qamodels.trainer import EpochEnd, Trainer, TrainResult
 from search.config import SearchConfig
 from search.searcher import FINISHED
-from search.tensorboard import TrialWriter
+from search.tensorboard import TrialWriter, flatten
 
 BEST_MODEL_DIR = "best_model"
 TRANSFERRED = "transferred"  # the result key of the encoder parameters an LM checkpoint set
@@ -68,21 +68,9 @@ def real_config(config: dict, transferred: dict) -> dict:
     return {**config, arch: {**config.get(arch, {}), **transferred}} if transferred else config
 
 
-def transferred_of(metrics: dict) -> dict:
-    """The encoder parameters a trial took from its LM checkpoint, from its last result
-    (Ray may hand nested results back flattened)."""
-    nested = metrics.get(TRANSFERRED)
-    if isinstance(nested, dict):
-        return nested
-    prefix = f"{TRANSFERRED}/"
-    return {k[len(prefix) :]: v for k, v in metrics.items() if k.startswith(prefix)}
-
-
 def model_summary(params: dict) -> str:
-    """The model's parameters in one cell: `hidden=128 layers=1 pooling=concat ...`."""
-    return " ".join(
-        f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in params.items()
-    )
+    """The model's parameters in one cell: `hidden=128 layers=1 windows=3,4,5 ...`."""
+    return " ".join(f"{k}={v}" for k, v in flatten(params).items())
 
 
 def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
