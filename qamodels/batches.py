@@ -1,11 +1,13 @@
 """Batches straight from the prepared tensors: one index per batch, no per-item Python.
 
 The whole split is moved to the training device once; each epoch draws a permutation and
-slices it. Batch order and trimming are planned on the host from a host copy of the lengths,
-so producing a batch never waits for the device (no host sync per step on a GPU). With
-`bucket=True` items of similar length share a batch (sorted within chunks of `bucket_chunk`
-batches, batch order shuffled) and `trim=True` cuts each batch to its longest
-item, so short questions do not pay for the padding of long ones.
+slices it. Batch order and trimming are planned on the host from a host copy of the lengths
+and the epoch's order goes to the device in one copy, so producing a batch never waits for
+the device (no host sync per step on a GPU). With `bucket=True` items of similar length
+share a batch (sorted within chunks of `bucket_chunk` batches, batch order shuffled) and
+`trim=True` cuts each batch to its longest item, so short questions do not pay for the
+padding of long ones; on a GPU the width is rounded up to a multiple of 8
+(qamodels.device.width_multiple), so the kernels see a few shapes, not one per batch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from data_prep.store import Split
+from qamodels.device import width_multiple
 
 
 @dataclass
@@ -47,10 +50,18 @@ class DeviceSplit:
     def __len__(self) -> int:
         return len(self.label)
 
-    def batch(self, index: torch.Tensor, trim: bool) -> Batch:
-        """The rows `index` (a host tensor), cut to their longest item when `trim`."""
-        width = int(self.host_length[index].max()) if trim else self.ids.shape[1]
-        index = index.to(self.ids.device, non_blocking=True)
+    def width(self, host_index: torch.Tensor, trim: bool) -> int:
+        """The batch's width: its longest item rounded up to the device's multiple when
+        `trim`, else the split's (read from the host lengths: no device sync)."""
+        full = self.ids.shape[1]
+        if not trim:
+            return full
+        multiple = width_multiple(self.ids.device)
+        longest = max(1, int(self.host_length[host_index].max()))
+        return min(full, -(-longest // multiple) * multiple)
+
+    def batch(self, index: torch.Tensor, width: int) -> Batch:
+        """The rows `index` (on the split's device), cut to `width` columns."""
         ids = self.ids[index, :width]
         mask = torch.arange(width, device=ids.device) < self.length[index][:, None]
         return Batch(ids, mask, self.label[index])
@@ -89,5 +100,11 @@ def iterate(
     trim: bool = True,
     generator: torch.Generator | None = None,
 ) -> Iterator[Batch]:
-    for index in batch_order(data.host_length, batch_size, shuffle, bucket, generator):
-        yield data.batch(index, trim)
+    batches = batch_order(data.host_length, batch_size, shuffle, bucket, generator)
+    if not batches:
+        return
+    on_device = torch.cat(batches).to(data.ids.device)  # one copy an epoch, not one a step
+    for host_index, index in zip(
+        batches, torch.split(on_device, [len(b) for b in batches]), strict=True
+    ):
+        yield data.batch(index, data.width(host_index, trim))

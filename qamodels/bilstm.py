@@ -1,4 +1,4 @@
-"""BiLSTM over packed sequences: a forward and a backward LSTM stack, spatial dropout on the
+"""BiLSTM over masked sequences: a forward and a backward LSTM stack, spatial dropout on the
 input, masked mean / max / last-state pooling.
 
 The two directions are separate stacks (as in ULMFiT) so that the same encoder serves the
@@ -15,7 +15,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from data_prep.cli import arg
-from qamodels.layers import NORMS, POOLINGS, ClassifierHead, SpatialDropout, pool, pooled_width
+from qamodels.layers import (
+    NORMS,
+    POOLINGS,
+    ClassifierHead,
+    SpatialDropout,
+    pool,
+    pooled_width,
+    zero_pads,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,15 @@ def _run_packed(lstm: nn.LSTM, x: torch.Tensor, length: torch.Tensor):
     return out, h[-1]
 
 
+def _run_masked(lstm: nn.LSTM, x: torch.Tensor, length: torch.Tensor):
+    """The LSTM over the padded batch as it is: pads only follow a row's real tokens, so the
+    states at real positions (and the last real state, gathered) never see them; no packing,
+    so no host sync for the lengths and one cuDNN call per batch on a GPU."""
+    out, _ = lstm(x)
+    last = (length - 1).clamp(min=0)[:, None, None].expand(-1, 1, out.shape[-1])
+    return out, out.gather(1, last).squeeze(1)
+
+
 class BiLSTMEncoder(nn.Module):
     def __init__(
         self,
@@ -67,14 +84,18 @@ class BiLSTMEncoder(nn.Module):
         self.forward_lstm = nn.LSTM(dim, hidden, layers, batch_first=True, dropout=drop)
         self.backward_lstm = nn.LSTM(dim, hidden, layers, batch_first=True, dropout=drop)
         self.hidden, self.layers = hidden, layers
+        # Masked, not packed: the same states (tested), measured faster (BENCHMARKS.md,
+        # bench/train_bench.py) and free of the packed path's host sync for the lengths.
+        self.packed = False
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor):
         """Per-position states (b, t, 2h) [forward | backward] and last states (b, 2h)."""
         length = mask.sum(1)
         x = self.dropout(self.embedding(ids))
-        fwd, fwd_last = _run_packed(self.forward_lstm, x, length)
-        bwd, bwd_last = _run_packed(self.backward_lstm, reverse_padded(x, length), length)
-        states = torch.cat([fwd, reverse_padded(bwd, length)], dim=-1)
+        run = _run_packed if self.packed else _run_masked
+        fwd, fwd_last = run(self.forward_lstm, x, length)
+        bwd, bwd_last = run(self.backward_lstm, reverse_padded(x, length), length)
+        states = zero_pads(torch.cat([fwd, reverse_padded(bwd, length)], dim=-1), mask)
         return states, torch.cat([fwd_last, bwd_last], dim=-1)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:

@@ -59,15 +59,35 @@ class BiLanguageModel(nn.Module):
         self.next_token = adaptive_softmax(config.hidden, vocab_size)
         self.previous_token = adaptive_softmax(config.hidden, vocab_size)
 
-    def loss(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+    def loss(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean cross-entropy over both directions, and the number of predicted tokens."""
         states, _ = self.encoder(ids, mask)
         states, h = self.output_dropout(states.float()), self.encoder.hidden
-        forward = self.next_token(states[:, :-1, :h][mask[:, 1:]], ids[:, 1:][mask[:, 1:]])
-        backward = self.previous_token(states[:, 1:, h:][mask[:, :-1]], ids[:, :-1][mask[:, :-1]])
-        count = len(forward.output) + len(backward.output)
-        nll = -(forward.output.sum() + backward.output.sum()) / count
-        return nll, count
+        fixed = states.is_cuda  # no host sync per step on a GPU
+        forward = token_nll(self.next_token, states[:, :-1, :h], ids[:, 1:], mask[:, 1:], fixed)
+        backward = token_nll(
+            self.previous_token, states[:, 1:, h:], ids[:, :-1], mask[:, :-1], fixed
+        )
+        count = mask[:, 1:].sum() + mask[:, :-1].sum()
+        return (forward + backward) / count.clamp(min=1), count
+
+
+def token_nll(
+    softmax: nn.AdaptiveLogSoftmaxWithLoss,
+    states: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    fixed_shapes: bool,
+) -> torch.Tensor:
+    """The summed negative log-likelihood of the real positions' targets. The adaptive
+    softmax's own forward selects rows by boolean masks (a host sync per cluster): the CPU's
+    fast path. With `fixed_shapes` every position's log-probabilities are computed and the
+    real ones summed: more arithmetic, no sync (a GPU's path). Both give the same value."""
+    if not fixed_shapes:
+        return -softmax(states[mask], targets[mask]).output.sum()
+    log_probs = softmax.log_prob(states.flatten(0, 1))
+    picked = log_probs.gather(1, targets.flatten()[:, None]).squeeze(1)
+    return -(picked * mask.flatten()).sum()
 
 
 def pretrain(data: PreparedData, config: LMConfig) -> dict:

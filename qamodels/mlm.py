@@ -5,14 +5,15 @@ r"""Masked language model for the Transformer, pretrained on the unlabeled quest
     python -m qamodels.train arch=transformer embedding=lm_finetune \
         lm_checkpoint=~/.qatune/mlm.pt ...
 
-15% of the real tokens are chosen; of those 80% become UNK (the vocabulary has no mask token
-of its own, and UNK already means "unknown word"), 10% a random token, 10% stay; the encoder
-(qamodels.transformer.TransformerEncoder) learns to predict the originals. Held-out perplexity
-is over the chosen tokens, with the same choices every evaluation.
+15% of the real tokens of each row are chosen; of those 80% become UNK (the vocabulary has
+no mask token of its own, and UNK already means "unknown word"), 10% a random token, 10%
+stay; the encoder (qamodels.transformer.TransformerEncoder) learns to predict the originals.
+Held-out perplexity is over the chosen tokens, with the same choices every evaluation.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
@@ -53,22 +54,38 @@ class MaskedLanguageModel(nn.Module):
         self.mask_share = config.mask_share
 
     def corrupt(self, ids: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None):
-        """(corrupted ids, chosen positions): BERT's 80/10/10 recipe over real tokens."""
-        draw = torch.rand(ids.shape, generator=generator).to(ids.device)
-        how = torch.rand(ids.shape, generator=generator).to(ids.device)
-        chosen = (draw < self.mask_share) & mask
-        chosen[:, 0] |= ~chosen.any(1) & mask[:, 0]  # every sequence predicts something
-        random_ids = torch.randint(2, self.predict.out_features, ids.shape, generator=generator)
-        corrupted = torch.where(chosen & (how < 0.8), UNK, ids)
-        corrupted = torch.where(chosen & (how >= 0.8) & (how < 0.9), random_ids.to(ids), corrupted)
-        return corrupted, chosen
+        """BERT's 80/10/10 recipe over ceil(mask_share * length) real tokens of each row, at
+        fixed shapes (no host sync on a GPU): (corrupted ids, chosen positions (b, k), which
+        of them count (b, k), the original tokens there (b, k)); k covers the longest row."""
+        rows, width = ids.shape
+        k = max(1, math.ceil(self.mask_share * width))
 
-    def loss(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, int]:
+        def draw(*shape):
+            return torch.rand(shape, generator=generator, device=ids.device)
+
+        position = draw(rows, width).masked_fill(~mask, -1.0).topk(k, dim=1).indices
+        length = mask.sum(1, keepdim=True)
+        chosen = torch.arange(k, device=ids.device) < torch.ceil(self.mask_share * length)
+        original = ids.gather(1, position)
+        how = draw(rows, k)
+        random_ids = (draw(rows, k) * (self.predict.out_features - 2)).long() + 2
+        replaced = torch.where(how < 0.8, UNK, torch.where(how < 0.9, random_ids, original))
+        corrupted = ids.scatter(1, position, torch.where(chosen, replaced, original))
+        return corrupted, position, chosen, original
+
+    def loss(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean cross-entropy over the chosen tokens, and their count (both on the device)."""
         # Evaluation draws the same choices every time, so perplexities are comparable.
-        generator = None if self.training else torch.Generator().manual_seed(ids.shape[1])
-        corrupted, chosen = self.corrupt(ids, mask, generator)
-        logits = self.predict(self.encoder(corrupted, mask)[chosen])
-        return F.cross_entropy(logits, ids[chosen]), int(chosen.sum())
+        generator = None
+        if not self.training:
+            generator = torch.Generator(ids.device).manual_seed(ids.shape[1])
+        corrupted, position, chosen, original = self.corrupt(ids, mask, generator)
+        states = self.encoder(corrupted, mask)
+        states = states.gather(1, position[..., None].expand(-1, -1, states.shape[-1]))
+        logits = self.predict(states).float()
+        nll = F.cross_entropy(logits.flatten(0, 1), original.flatten(), reduction="none")
+        count = chosen.sum()
+        return (nll * chosen.flatten()).sum() / count.clamp(min=1), count
 
 
 def pretrain(data: PreparedData, config: MLMConfig) -> dict:

@@ -27,6 +27,7 @@ from data_prep.cli import ConfigError, arg
 from data_prep.store import PreparedData
 from data_prep.tokenize import encode_texts
 from qamodels.batches import DeviceSplit, iterate
+from qamodels.device import autocast, resolve_device
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,6 @@ class PretrainConfig:
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     amp: bool = arg(True, "bf16 autocast on CUDA")
     out: str = arg("~/.qatune/lm.pt", "where the encoder checkpoint is saved")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 Texts = list[tuple[np.ndarray, np.ndarray]]  # (ids (n, t), lengths (n,)) blocks
@@ -109,11 +104,11 @@ def stage_texts(data: PreparedData, config: PretrainConfig) -> dict[str, Texts]:
 @torch.no_grad()
 def perplexity(model: nn.Module, heldout: DeviceSplit, batch_size: int) -> float:
     model.eval()
-    total, count = 0.0, 0
+    total, count = torch.zeros(()), torch.zeros(())
     for batch in iterate(heldout, batch_size):
-        loss, n = model.loss(batch.ids, batch.mask)
-        total, count = total + float(loss) * n, count + n
-    return math.exp(total / max(1, count))
+        loss, n = model.loss(batch.ids, batch.mask)  # both on the device: one read at the end
+        total, count = total.to(loss.device) + loss.float() * n, count.to(loss.device) + n
+    return math.exp(float(total) / max(1.0, float(count)))
 
 
 def slanted_triangular(optimizer, steps: int, warmup_fraction: float):
@@ -141,16 +136,13 @@ def run_stage(model: nn.Module, text: DeviceSplit, epochs: int, config: Pretrain
     steps = epochs * math.ceil(len(text) / config.batch_size)
     schedule = slanted_triangular(optimizer, steps, config.warmup_fraction)
     generator = torch.Generator().manual_seed(config.seed)
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=device.type == "cuda" and config.amp
-    )
     for epoch in range(epochs):
         model.train()
         losses = []
         batches = iterate(text, config.batch_size, shuffle=True, bucket=True, generator=generator)
         for batch in tqdm(batches, desc=f"{name} epoch {epoch + 1}", leave=False,
                           mininterval=1, disable=None):  # fmt: skip
-            with autocast:
+            with autocast(device, config.amp):
                 loss, _ = model.loss(batch.ids, batch.mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -9,6 +9,7 @@ overrides and model parameters.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -106,11 +107,33 @@ def embedding(trial: optuna.Trial, embeddings: Sequence[str]) -> str:
     return mode
 
 
-def training(trial: optuna.Trial, transfer: bool) -> None:
+# Batch sizes by device: small ones on CPU cores; on a GPU, batches that fill it (a batch of
+# 64 kept an H200 at ~9k samples/s, 2048 at ~540k: issue 16).
+CPU_BATCHES = (64, 128, 256, 512)
+GPU_BATCHES = (256, 512, 1024, 2048)
+LR_RANGE = (3e-4, 1e-2)  # at REFERENCE_BATCH: the CPU space's range at every batch size
+REFERENCE_BATCH = 64
+GPU_RECIPE_BATCH = 512
+
+
+def scaled_lr(lr: float, batch_size: int) -> float:
+    """The learning rate for `batch_size` of one tuned at REFERENCE_BATCH: the square-root
+    rule for adaptive optimizers (Adam's gradient noise falls with the square root of the
+    batch; Malladi et al. 2022, Granziol et al. 2022), not the linear rule of SGD."""
+    return lr * math.sqrt(batch_size / REFERENCE_BATCH)
+
+
+def training(trial: optuna.Trial, transfer: bool, gpu: bool = False) -> None:
     """The shared training choices; with a pretrained LM encoder, ULMFiT's: discriminative
-    rates (lr_decay), slanted triangular rates (onecycle) and gradual unfreezing."""
-    trial.suggest_float("train/lr", 3e-4, 1e-2, log=True)
-    trial.suggest_categorical("train/batch_size", [64, 128, 256, 512])
+    rates (lr_decay), slanted triangular rates (onecycle) and gradual unfreezing. On a GPU,
+    the GPU's batch sizes, each with the learning-rate range scaled to it (scaled_lr)."""
+    if gpu:
+        batch_size = trial.suggest_categorical("train/batch_size", list(GPU_BATCHES))
+        low, high = (scaled_lr(lr, batch_size) for lr in LR_RANGE)
+        trial.suggest_float("train/lr", low, high, log=True)
+    else:
+        trial.suggest_float("train/lr", *LR_RANGE, log=True)
+        trial.suggest_categorical("train/batch_size", list(CPU_BATCHES))
     trial.suggest_categorical("train/optimizer", ["adam", "adamw"])
     trial.suggest_float("train/weight_decay", 1e-6, 1e-1, log=True)
     trial.suggest_categorical("train/scheduler", ["none", "cosine", "onecycle", "warmup"])
@@ -187,19 +210,29 @@ TRANSFER = {"arch": "bilstm", "train/embedding": "lm_finetune", "bilstm/pooling"
             "train/lr_decay": 1.0, "train/gradual_unfreeze": False, **RECIPE_TRAINING}  # fmt: skip
 
 
-def recipes(archs: Sequence[str], embeddings: Sequence[str]) -> list[dict[str, Any]]:
+def on_gpu(point: dict[str, Any]) -> dict[str, Any]:
+    """A recipe at the GPU's batch size, its learning rate scaled to it (scaled_lr)."""
+    ratio = scaled_lr(1.0, GPU_RECIPE_BATCH) / scaled_lr(1.0, point["train/batch_size"])
+    return {**point, "train/batch_size": GPU_RECIPE_BATCH, "train/lr": point["train/lr"] * ratio}
+
+
+def recipes(
+    archs: Sequence[str], embeddings: Sequence[str], gpu: bool = False
+) -> list[dict[str, Any]]:
     """The recipe of each searched architecture, as a first point of the search; and the
-    transfer recipe where a pretrained BiLSTM encoder is offered."""
+    transfer recipe where a pretrained BiLSTM encoder is offered. On a GPU at its batch."""
     points = [
         {"arch": a, **RECIPE_TRAINING, **recipe_embedding(a, embeddings), **RECIPES[a]}
         for a in archs
     ]
     if "bilstm" in archs and "lm_finetune" in embeddings:
         points.append(TRANSFER)
-    return points
+    return [on_gpu(p) for p in points] if gpu else points
 
 
-def search_space(trial: optuna.Trial, archs: Sequence[str], embeddings: Sequence[str]) -> dict:
+def search_space(
+    trial: optuna.Trial, archs: Sequence[str], embeddings: Sequence[str], gpu: bool = False
+) -> dict:
     """Architecture first, then only that architecture's parameters, then training ones."""
     arch = trial.suggest_categorical("arch", list(archs))
     mode = embedding(trial, embeddings)
@@ -208,14 +241,18 @@ def search_space(trial: optuna.Trial, archs: Sequence[str], embeddings: Sequence
         SPACES[arch](trial, shape=not mode.startswith("lm_"))
     else:
         SPACES[arch](trial)
-    training(trial, transfer)
+    training(trial, transfer, gpu)
     return {}
 
 
-def define_space(archs: Sequence[str], embeddings: Sequence[str]) -> Callable[[Any], dict]:
-    """The define-by-run function of a search over `archs` (picklable: the searcher's state
-    is saved with the experiment for resume)."""
-    return functools.partial(search_space, archs=tuple(archs), embeddings=tuple(embeddings))
+def define_space(
+    archs: Sequence[str], embeddings: Sequence[str], gpu: bool = False
+) -> Callable[[Any], dict]:
+    """The define-by-run function of a search over `archs`, with the GPU's batch sizes when
+    its trials run on GPUs (picklable: the searcher's state is saved for resume)."""
+    return functools.partial(
+        search_space, archs=tuple(archs), embeddings=tuple(embeddings), gpu=gpu
+    )
 
 
 def decode(config: dict) -> tuple[str, dict, dict]:

@@ -26,9 +26,9 @@ from qamodels.batches import DeviceSplit, iterate
 from qamodels.checkpoint import MODEL_FILE, save_model
 from qamodels.classifier import build_classifier
 from qamodels.config import TrainConfig
+from qamodels.device import autocast, resolve_device, rng_state, set_rng_state
 from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import apply_unfreezing, make_optimizer, make_scheduler
-from qamodels.pretrain import resolve_device
 
 
 @dataclass
@@ -116,8 +116,7 @@ class Trainer:
         return sum(p.numel() for p in self.model.parameters())
 
     def _autocast(self):
-        enabled = self.device.type == "cuda" and self.config.amp
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return autocast(self.device, self.config.amp)
 
     def train_epoch(self, epoch: int) -> float:
         self.model.train()
@@ -235,12 +234,16 @@ class Trainer:
             "history": self.history,
             "iteration_loss": self.iteration_loss,
             "best": self.best,
-            "best_state": self.best_state,
+            # On a new best epoch the best weights are the model's: not stored twice.
+            "best_state": None if self._best_is_current() else self.best_state,
             "best_confusion": None if self.best_confusion is None else self.best_confusion.tolist(),
             "stale_epochs": self.stale_epochs,
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "rng": rng_state(self.device),
         }
+
+    def _best_is_current(self) -> bool:
+        return bool(self.history) and self.best is not None and self.best is self.history[-1]
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -248,19 +251,23 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.history, self.iteration_loss = state["history"], state["iteration_loss"]
         self.best, self.best_state = state["best"], state["best_state"]
+        if self.best_state is None and self.best is not None:
+            self.best_state = copy.deepcopy(self.model.state_dict())
         confusion = state["best_confusion"]
         self.best_confusion = None if confusion is None else np.array(confusion)
         self.stale_epochs = state["stale_epochs"]
         self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        set_rng_state(state["rng"], self.device)
 
     def save_state(self, directory: Path) -> None:
         """Everything needed to resume (the search's per-epoch checkpoint)."""
         torch.save(self.state_dict(), Path(directory) / STATE_FILE)
 
     def restore(self, directory: Path) -> None:
+        # Loaded to the CPU: the random states must stay CPU tensors; load_state_dict moves
+        # the weights and the optimizer's state to the model's device.
         path = Path(directory) / STATE_FILE
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
     def save_run(self, run_dir: Path, result: TrainResult, plot: bool = True) -> Path:
         """model.pt, metrics.json (with the best epoch's confusion matrix), history.csv,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -39,9 +40,15 @@ class SearchConfig:
     max_epochs: int = arg(15, "epochs per trial at most (ASHA's max_t)", min=1)
     grace_period: int = arg(2, "epochs every trial gets before ASHA may stop it", min=1)
     reduction_factor: int = arg(3, "ASHA keeps the top 1/reduction_factor at each rung", min=2)
-    max_concurrent: int = arg(2, "trials running at once", min=1)
+    max_concurrent: int = arg(
+        0, "trials running at once; 0: as many as the GPU shares hold (CPUs only: 2)", min=0
+    )
     cpus_per_trial: float = arg(1.0, "CPUs each trial reserves", above=0)
-    gpus_per_trial: float = arg(0.0, "GPU share per trial: 0.25 runs 4 trials on one", min=0)
+    gpus_per_trial: str = arg(
+        "auto",
+        "GPU share per trial: auto (a share per architecture when the Ray cluster has GPUs, "
+        "search/resources.py; else 0), 0 (CPUs only), or e.g. 0.25 (4 trials per GPU)",
+    )
     searcher: str = arg(
         "optuna", "optuna: TPE; random: random search", choices=("optuna", "random")
     )
@@ -144,6 +151,21 @@ def check_vectors(vectors: str) -> None:
         )
 
 
+def parse_gpus_per_trial(value: str) -> float | None:
+    """None for auto, else the share (a one-line error for anything else)."""
+    if value == "auto":
+        return None
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share < math.inf:
+        raise SearchConfigError(
+            f"gpus_per_trial={value}: use auto, 0 (CPUs only) or a share such as 0.25 or 1"
+        )
+    return share
+
+
 def validate(config: SearchConfig, gpus_available: int) -> None:
     """One-line errors that say what to do; raised before Ray or any trial starts."""
     unknown = [a for a in config.archs if a not in ARCHITECTURES]
@@ -166,13 +188,14 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
                 f"storage_path={storage} is not writable ({err.strerror}): choose a directory "
                 "you can write to"
             ) from None
-    if config.gpus_per_trial > 0 and not config.address and gpus_available == 0:
+    share = parse_gpus_per_trial(config.gpus_per_trial)
+    if share and not config.address and gpus_available == 0:
         raise SearchConfigError(
-            f"gpus_per_trial={config.gpus_per_trial:g} but this machine has no GPU: "
-            "set gpus_per_trial=0, or address= a Ray cluster with GPU nodes"
+            f"gpus_per_trial={config.gpus_per_trial} but this machine has no GPU: "
+            "set gpus_per_trial=auto or 0, or address= a Ray cluster with GPU nodes"
         )
-    if not 0 <= config.gpus_per_trial <= max(1, gpus_available) and not config.address:
-        raise SearchConfigError(f"gpus_per_trial={config.gpus_per_trial:g}: at most 1 here")
+    if share and share > max(1, gpus_available) and not config.address:
+        raise SearchConfigError(f"gpus_per_trial={config.gpus_per_trial}: at most 1 here")
     if set(config.embedding_modes()) & {"frozen", "finetune"}:
         check_vectors(config.train.vectors)
     for lm_checkpoint in filter(None, config.train.lm_checkpoint.split(",")):

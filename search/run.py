@@ -11,10 +11,11 @@ r"""The main job: search architectures and hyperparameters with Ray Tune, Optuna
 
 Keys go to the data config (data_prep.PrepConfig), the search config
 (search.config.SearchConfig) or the training config every trial starts from
-(qamodels.TrainConfig). The data is prepared once, the TF-IDF baseline fitted, then the
-trials run (recipes first) on the data without its test split, which reaches them through
-Ray's object store. At the end, in <storage_path>/<name>: report.md, leaderboard.md/.csv,
-final.csv, trials.csv, best_model/ and best_ensemble/; the last line is the test result.
+(qamodels.TrainConfig). The data is prepared once; the trials run (recipes first, on GPU
+shares when the cluster has GPUs: search/resources.py) on the data without its test split,
+which reaches them through Ray's object store, while the TF-IDF baseline fits beside them.
+At the end, in <storage_path>/<name>: report.md, leaderboard.md/.csv, final.csv, trials.csv,
+best_model/ and best_ensemble/; the last line is the test result.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from data_prep import PreparedData, PrepConfig, prepared_data
 from data_prep.cli import fail, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from data_prep.errors import QatuneError
-from qamodels.baseline import fit_baseline
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
+from search.baseline import baseline_result, cancel_baseline, start_baseline
 from search.cluster import check_shared_storage
 from search.config import (
     SearchConfig,
@@ -54,12 +55,13 @@ from search.final import finish
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.pretraining import with_pretrained_lm
 from search.report import REPORT_FILE, write_report
+from search.resources import Placement, place
 from search.searcher import make_searcher
 from search.tensorboard import write_experiment
 from search.trainable import TRANSFERRED, real_config, run_trial, trial_dirname
 
 
-def make_tuner(search: SearchConfig, data: PreparedData):
+def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -69,21 +71,21 @@ def make_tuner(search: SearchConfig, data: PreparedData):
     # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # A checkpoint per epoch with num_to_keep=2 forces a snapshot of the experiment state
-    # (a small JSON and the searcher) every other epoch: cheap on a filesystem, so Ray's
-    # "may become a bottleneck" warning is noise here.
+    # A checkpoint with num_to_keep=1 forces a snapshot of the experiment state (a small JSON
+    # and the searcher): cheap on a filesystem, so Ray's "may become a bottleneck" warning is
+    # noise here.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
     # The test split stays in the driver: no trial, scheduler or searcher ever receives it.
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, data=data.without_test(), search=search),
-        {"cpu": search.cpus_per_trial, "gpu": search.gpus_per_trial},
+        placement.resources,
     )
     if search.resuming:
         return tune.Tuner.restore(
             str(search.experiment_path), trainable, resume_unfinished=True, resume_errored=True
         )
-    searcher = make_searcher(search)
+    searcher = make_searcher(search, gpu=placement.on_gpu)
     scheduler = (
         ASHAScheduler(
             time_attr="training_iteration",
@@ -113,7 +115,7 @@ def make_tuner(search: SearchConfig, data: PreparedData):
         tune_config=tune.TuneConfig(
             metric=search.metric,
             mode=search.mode,
-            search_alg=ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent),
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=placement.max_concurrent),
             scheduler=scheduler,
             num_samples=search.num_samples,
             trial_name_creator=trial_dirname,
@@ -125,11 +127,9 @@ def make_tuner(search: SearchConfig, data: PreparedData):
         run_config=tune.RunConfig(
             name=search.name,
             storage_path=str(Path(os.path.expanduser(search.storage_path))),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2,
-                checkpoint_score_attribute=search.metric,
-                checkpoint_score_order=search.mode,
-            ),
+            # One resumable state per trial, the newest: the best weights are the trial's
+            # best_model/ (search/trainable.py), so no older state is kept for them.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             # Cloud storage: trials' own files (events, best model) travel as artifacts.
             sync_config=tune.SyncConfig(sync_artifacts="://" in search.storage_path),
@@ -143,23 +143,23 @@ def make_tuner(search: SearchConfig, data: PreparedData):
 def run_search(search: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
-    if set(search.embedding_modes()) & set(PRETRAINED_MODES):
-        load_embeddings(data, search.train.vectors)  # built once here, not by each trial
-    baseline = (
-        fit_baseline(data, search.train.max_train_rows, search.seed) if search.baseline else None
-    )
-    if baseline is not None:
-        print(
-            f"baseline {baseline.name}: valid accuracy {baseline.valid['accuracy']:.4f} "
-            f"({baseline.seconds:.0f} s); the trials must beat it"
-        )
-    with claim(search.experiment_path):
-        search = with_pretrained_lm(search, data)
-        if search.resuming:
-            refill_deleted_checkpoints(search.experiment_path)
-        results = make_tuner(search, data).fit()
-        remove_empty_checkpoints(search.experiment_path)
-        return conclude(search, data, results, baseline)
+    import ray
+
+    placement = place(search, ray.cluster_resources())
+    print(placement.describe())
+    baseline = start_baseline(search, data)  # beside the trials, on a CPU they leave free
+    try:
+        if set(search.embedding_modes()) & set(PRETRAINED_MODES):
+            load_embeddings(data, search.train.vectors)  # built once here, not by each trial
+        with claim(search.experiment_path):
+            search = with_pretrained_lm(search, data)
+            if search.resuming:
+                refill_deleted_checkpoints(search.experiment_path)
+            results = make_tuner(search, data, placement).fit()
+            remove_empty_checkpoints(search.experiment_path)
+            return conclude(search, data, results, baseline)
+    finally:
+        cancel_baseline(baseline)
 
 
 def interrupted(results, search: SearchConfig) -> bool:
@@ -193,6 +193,7 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
         for error in results.errors:
             print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
     if interrupted(results, search):
+        cancel_baseline(baseline)
         write_leaderboard(board, rows, pd.DataFrame(), experiment_dir, partial=True)
         (experiment_dir / PARTIAL_FILE).write_text("interrupted: resume=true to finish\n")
         raise SearchInterrupted(
@@ -204,6 +205,7 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
     if board.empty:
         rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
         raise SearchError(f"no trial reported a result: see the errors above ({len(rows)} trials)")
+    baseline = baseline_result(baseline)
     final = finish(rows, board, data, baseline, search.metric, search.mode,
                    search.ensemble_top, experiment_dir)  # fmt: skip
     print(write_leaderboard(board, rows, final.table, experiment_dir))

@@ -70,7 +70,8 @@ def startup_trials(num_samples: int, archs: Sequence[str]) -> int:
     return max(len(archs), num_samples // 5, 2)
 
 
-def make_searcher(search: SearchConfig) -> PrunedAwareOptunaSearch:
+def make_searcher(search: SearchConfig, gpu: bool = False) -> PrunedAwareOptunaSearch:
+    """TPE (or random) over the search's space; `gpu`: the GPU's batch sizes (spaces.py)."""
     archs, modes = search.archs, search.embedding_modes()
     if search.searcher == "optuna":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
@@ -82,9 +83,9 @@ def make_searcher(search: SearchConfig) -> PrunedAwareOptunaSearch:
         )
     else:
         sampler = optuna.samplers.RandomSampler(seed=search.seed)
-    first = recipes(archs, modes) if search.recipes else []
+    first = recipes(archs, modes, gpu) if search.recipes else []
     return PrunedAwareOptunaSearch(
-        space=define_space(archs, modes),
+        space=define_space(archs, modes, gpu),
         metric=search.metric,
         mode=search.mode,
         sampler=sampler,

@@ -33,30 +33,38 @@ def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
 
 
 class TrialWriter:
-    """The event files of one trial. Each write opens, writes and closes its own file:
-    tensorboardX writes from a background thread, and ASHA may end the trial's process right
-    after a report, so only a closed writer is sure to be on disk."""
+    """The one event file of a trial (a restored trial continues in a second one). Flushed
+    after every write: tensorboardX writes from a background thread, and ASHA may end the
+    trial right after a report, so what was reported is on disk before the report."""
 
     def __init__(self, trial_dir: Path, config: dict):
         self.directory = str(Path(trial_dir) / EVENTS_DIR)
         self.hparams = flatten(config)
+        self._writer: SummaryWriter | None = None
 
-    def _writer(self, step: int) -> SummaryWriter:
-        # Zero-padded suffixes keep the files in write order when their timestamps tie.
-        return SummaryWriter(self.directory, filename_suffix=f".{step:05d}")
+    @property
+    def writer(self) -> SummaryWriter:
+        if self._writer is None:
+            self._writer = SummaryWriter(self.directory)
+        return self._writer
 
     def start(self) -> None:
         _experiment, session_start, _end = hparams(self.hparams, {m: 0 for m in SCALARS})
-        with self._writer(0) as writer:
-            writer.file_writer.add_summary(session_start)
+        self.writer.file_writer.add_summary(session_start)
+        self.writer.flush()
 
     def epoch(self, metrics: dict, step: int, confusion_image=None) -> None:
-        with self._writer(step) as writer:
-            for name in SCALARS:
-                if name in metrics:
-                    writer.add_scalar(name, metrics[name], step)
-            if confusion_image is not None:  # (3, H, W), plots.confusion_image
-                writer.add_image("confusion_matrix/best_epoch", confusion_image, step)
+        for name in SCALARS:
+            if name in metrics:
+                self.writer.add_scalar(name, metrics[name], step)
+        if confusion_image is not None:  # (3, H, W), plots.confusion_image
+            self.writer.add_image("confusion_matrix/best_epoch", confusion_image, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def write_experiment(experiment_dir: Path, configs: list[dict], final=None) -> None:

@@ -1,4 +1,5 @@
-"""One Ray Tune trial: decode the sampled config, train, report every epoch with a checkpoint.
+"""One Ray Tune trial: decode the sampled config, train, report every epoch (with a checkpoint
+on a new best epoch, at ASHA's rungs and at the end).
 
 The prepared data arrives through Ray's object store (`tune.with_parameters`): numpy arrays
 read zero-copy, never re-tokenized. A restarted trial resumes from its last checkpoint.
@@ -73,9 +74,27 @@ def model_summary(params: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in flatten(params).items())
 
 
+def rungs(search: SearchConfig) -> set[int]:
+    """The epochs at which ASHA compares trials (grace * reduction**k up to max_epochs)."""
+    if search.trial_scheduler != "asha":
+        return set()
+    epochs, epoch = set(), search.grace_period
+    while epoch < search.max_epochs:
+        epochs.add(epoch)
+        epoch *= search.reduction_factor
+    return epochs
+
+
+def checkpoint_due(end: EpochEnd, search: SearchConfig) -> bool:
+    """A resumable state on a new best epoch, at ASHA's rungs and at the end; not every
+    epoch: each state is the model with its optimizer (3x the weights), written to storage
+    every node shares. A failed or interrupted trial redoes the epochs since its last one."""
+    return end.improved or end.last or end.metrics["epoch"] in rungs(search)
+
+
 def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
     arch, params, overrides = decode(config)
-    use_gpu = search.gpus_per_trial > 0 and torch.cuda.is_available()
+    use_gpu = bool(ray.get_gpu_ids()) and torch.cuda.is_available()  # a share was granted
     torch.set_num_threads(max(1, int(search.cpus_per_trial)))
     trainer = Trainer(train_config(search, arch, overrides, use_gpu), data, params)
     checkpoint = tune.get_checkpoint()
@@ -102,12 +121,20 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
             "model": model_summary(trainer.params),
             TRANSFERRED: trainer.transferred,
             "node_id": ray.get_runtime_context().get_node_id(),  # the node, not just its IP
+            "device": str(trainer.device),
+            "resources": ray.get_runtime_context().get_assigned_resources(),
             FINISHED: end.last,  # the trainer ended it, not the scheduler (search/searcher.py)
         }
+        if not checkpoint_due(end, search):
+            tune.report(report)
+            return
         with tempfile.TemporaryDirectory() as directory:
             end.save_state(Path(directory))
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
 
-    result = trainer.fit(on_epoch=on_epoch)
+    try:
+        result = trainer.fit(on_epoch=on_epoch)
+    finally:  # also when the scheduler stops the trial (Ray ends its thread in tune.report)
+        writer.close()
     if result.history and result.stopped.startswith("non-finite"):
         raise RuntimeError(result.stopped)

@@ -1,13 +1,55 @@
-"""Shared fixtures: the real Amazon QA sample (read in place) and a prepared copy of it."""
+"""Shared fixtures: the device the tests run on, the real Amazon QA sample (read in place)
+and a prepared copy of it.
+
+The device is chosen here and only here: `--device=cuda` (or QATUNE_TEST_DEVICE=cuda);
+the CPU by default, as CI needs. Tests marked `gpu` skip without CUDA.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "amazon_qa"
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--device",
+        default=os.environ.get("QATUNE_TEST_DEVICE", "cpu"),
+        help="the device every test trains on: cpu (default) or cuda (QATUNE_TEST_DEVICE)",
+    )
+
+
+def pytest_configure(config) -> None:
+    os.environ["QATUNE_TEST_DEVICE"] = config.getoption("--device")  # subprocesses too
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+def test_device() -> str:
+    """The device the tests train on (`--device`); usable outside fixtures."""
+    return os.environ.get("QATUNE_TEST_DEVICE", "cpu")
+
+
+test_device.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(scope="session")
+def device() -> str:
+    return test_device()
 
 
 def sample_config(data_dir: Path, **overrides):
@@ -45,16 +87,18 @@ def lm_checkpoint(prepared_sample, tmp_path_factory) -> str:
     from qamodels.lm import LMConfig, pretrain
 
     out = tmp_path_factory.mktemp("lm") / "lm.pt"
-    config = LMConfig(embedding_dim=32, hidden=32, layers=2, epochs=1, max_rows=600, out=str(out))
+    config = LMConfig(embedding_dim=32, hidden=32, layers=2, epochs=1, max_rows=600, out=str(out),
+                      device=test_device())  # fmt: skip
     pretrain(prepared_sample, config)
     return str(out)
 
 
 def first_rows(split, rows: int):
     """The first `rows` items of a prepared split as one untrimmed batch (ids, mask, label),
-    built the way the trainer builds batches."""
+    built the way the trainer builds batches, on the tests' device."""
     import torch
 
     from qamodels.batches import DeviceSplit
 
-    return DeviceSplit.from_split(split, "cpu").batch(torch.arange(rows), trim=False)
+    device_split = DeviceSplit.from_split(split, test_device())
+    return device_split.batch(torch.arange(rows), device_split.width(torch.arange(rows), False))

@@ -1,4 +1,5 @@
-"""Padding must never change a prediction: every architecture, in eval mode."""
+"""Padding must never change a prediction: every architecture, in eval mode, on the tests'
+device (tests/conftest.py); on a GPU also under bf16 autocast, within bf16's precision."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import pytest
 import torch
 
 from qamodels.bilstm import reverse_padded
+from qamodels.device import autocast
 from qamodels.embedding import make_embedding
 from qamodels.registry import ARCHITECTURES, build_model
+from tests.conftest import test_device
 
 VOCAB, CLASSES = 60, 4
 LENGTHS = [5, 3, 7, 1, 6]
@@ -21,6 +24,11 @@ SMALL = {
 }
 
 
+DEVICE = torch.device(test_device())
+# float32 on the CPU is exact to rounding; a GPU's convolutions and matmuls use TF32.
+TOLERANCE = 1e-5 if DEVICE.type == "cpu" else 2e-3
+
+
 def padded(tokens: list[torch.Tensor], width: int, generator: torch.Generator):
     """Items padded to `width`; pad positions hold random token ids, not PAD, so only the
     mask can keep them out."""
@@ -29,7 +37,7 @@ def padded(tokens: list[torch.Tensor], width: int, generator: torch.Generator):
     for row, item in enumerate(tokens):
         ids[row, : len(item)] = item
         mask[row, : len(item)] = True
-    return ids, mask
+    return ids.to(DEVICE), mask.to(DEVICE)
 
 
 def make(arch: str, **params) -> torch.nn.Module:
@@ -40,7 +48,7 @@ def make(arch: str, **params) -> torch.nn.Module:
         if isinstance(module, torch.nn.BatchNorm1d):
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(0.5, 2)
-    return model.eval()
+    return model.to(DEVICE).eval()
 
 
 CASES = [(arch, None) for arch in ARCHITECTURES] + [
@@ -55,15 +63,18 @@ CASES = [(arch, None) for arch in ARCHITECTURES] + [
 ]
 
 
-def assert_padding_invariant(model: torch.nn.Module) -> None:
+def assert_padding_invariant(model: torch.nn.Module, bf16: bool = False) -> None:
     gen = torch.Generator().manual_seed(1)
-    tokens = [torch.randint(2, VOCAB, (n,), generator=gen) for n in LENGTHS]
-    with torch.no_grad():
-        tight = model(*padded(tokens, max(LENGTHS), gen))
-        loose = model(*padded(tokens, max(LENGTHS) + 9, gen))
-        alone = torch.cat([model(t[None], torch.ones(1, len(t), dtype=torch.bool)) for t in tokens])
-    torch.testing.assert_close(loose, tight, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(alone, tight, atol=1e-5, rtol=1e-5)
+    tokens = [torch.randint(2, VOCAB, (n,), generator=gen).to(DEVICE) for n in LENGTHS]
+    alone_mask = [torch.ones(1, len(t), dtype=torch.bool, device=DEVICE) for t in tokens]
+    with torch.no_grad(), autocast(DEVICE, amp=bf16):
+        tight = model(*padded(tokens, max(LENGTHS), gen)).float()
+        loose = model(*padded(tokens, max(LENGTHS) + 9, gen)).float()
+        alone = [model(t[None], m).float() for t, m in zip(tokens, alone_mask, strict=True)]
+        alone = torch.cat(alone)
+    tolerance = 3e-2 if bf16 else TOLERANCE  # bf16 keeps 8 bits of mantissa
+    torch.testing.assert_close(loose, tight, atol=tolerance, rtol=tolerance)
+    torch.testing.assert_close(alone, tight, atol=tolerance, rtol=tolerance)
 
 
 @pytest.mark.parametrize(("arch", "pooling"), CASES)
@@ -72,22 +83,34 @@ def test_padding_never_changes_logits(arch, pooling):
     assert_padding_invariant(make(arch, **params))
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize(("arch", "pooling"), CASES)
+def test_padding_never_changes_logits_on_a_gpu_in_bf16(arch, pooling):
+    if DEVICE.type != "cuda":
+        pytest.skip("run with --device=cuda")
+    params = dict(SMALL[arch], **({"pooling": pooling} if pooling else {}))
+    assert_padding_invariant(make(arch, **params), bf16=True)
+
+
 def test_padding_never_changes_a_dan_with_word_pairs():
     model = make("dan", ngrams=2, buckets=97, **SMALL["dan"])
     assert_padding_invariant(model)
-    one_word = torch.tensor([[5]]), torch.ones(1, 1, dtype=torch.bool)
-    swapped = [torch.tensor([[5, 9]]), torch.tensor([[9, 5]])]
+    one_word = torch.tensor([[5]], device=DEVICE), torch.ones(1, 1, dtype=torch.bool).to(DEVICE)
+    swapped = [torch.tensor([[5, 9]], device=DEVICE), torch.tensor([[9, 5]], device=DEVICE)]
     with torch.no_grad():
         assert model(*one_word).isfinite().all()
-        ones = torch.ones(1, 2, dtype=torch.bool)
+        ones = torch.ones(1, 2, dtype=torch.bool, device=DEVICE)
         assert not torch.allclose(model(swapped[0], ones), model(swapped[1], ones))  # order
 
 
-def test_packed_bilstm_equals_each_sequence_alone():
+@pytest.mark.parametrize("packed", [False, True])
+def test_bilstm_equals_each_sequence_alone(packed):
+    """The masked path (the default) and the packed one give each item's own states."""
     model = make("bilstm", layers=2)
     encoder = model.encoder
+    encoder.packed = packed
     gen = torch.Generator().manual_seed(2)
-    tokens = [torch.randint(2, VOCAB, (n,), generator=gen) for n in LENGTHS]
+    tokens = [torch.randint(2, VOCAB, (n,), generator=gen).to(DEVICE) for n in LENGTHS]
     ids, mask = padded(tokens, 10, gen)
     with torch.no_grad():
         states, last = encoder(ids, mask)
@@ -96,9 +119,10 @@ def test_packed_bilstm_equals_each_sequence_alone():
             fwd, _ = encoder.forward_lstm(x)  # plain LSTM over the unpadded item
             bwd, _ = encoder.backward_lstm(x.flip(1))
             n, h = len(item), encoder.hidden
-            torch.testing.assert_close(states[row, :n, :h], fwd[0], atol=1e-6, rtol=1e-5)
-            torch.testing.assert_close(states[row, :n, h:], bwd[0].flip(0), atol=1e-6, rtol=1e-5)
-            torch.testing.assert_close(last[row], torch.cat([fwd[0, -1], bwd[0, -1]]))
+            close = dict(atol=TOLERANCE, rtol=TOLERANCE)
+            torch.testing.assert_close(states[row, :n, :h], fwd[0], **close)
+            torch.testing.assert_close(states[row, :n, h:], bwd[0].flip(0), **close)
+            torch.testing.assert_close(last[row], torch.cat([fwd[0, -1], bwd[0, -1]]), **close)
             assert (states[row, n:] == 0).all()
 
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import optuna
+import pytest
 import torch
 
 from qamodels.embedding import make_embedding
 from qamodels.registry import ARCHITECTURES, build_model
-from qamodels.spaces import decode, define_space
+from qamodels.spaces import (
+    CPU_BATCHES,
+    GPU_BATCHES,
+    GPU_RECIPE_BATCH,
+    LR_RANGE,
+    REFERENCE_BATCH,
+    decode,
+    define_space,
+    recipes,
+)
 
 
 def unflatten(params: dict) -> dict:
@@ -62,3 +74,36 @@ def test_lm_trials_do_not_sample_the_shape_the_checkpoint_sets():
         assert bool(ulmfit) == (mode == "lm_finetune" and arch != "dan"), (arch, mode)
         study.tell(trial, 0.0)
     assert {("bilstm", "lm_finetune"), ("transformer", "lm_frozen"), ("dan", "random")} <= seen
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_batch_sizes_fit_the_device_and_lr_follows_the_square_root_rule(gpu):
+    """On a GPU the space offers large batches, each with the CPU's learning-rate range scaled
+    by sqrt(batch / 64); on the CPU the space is as it was (the same range at every batch).
+    TPE past its start-up trials keeps within the range of the batch it drew."""
+    space = define_space(["dan"], ["random"], gpu=gpu)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=5))
+    batches = set()
+    for _ in range(40):
+        trial = study.ask()
+        space(trial)
+        train = unflatten(trial.params)["train"]
+        batch, lr = train["batch_size"], train["lr"]
+        batches.add(batch)
+        scale = math.sqrt(batch / REFERENCE_BATCH) if gpu else 1.0
+        low, high = LR_RANGE
+        assert low * scale * (1 - 1e-9) <= lr <= high * scale * (1 + 1e-9), (batch, lr)
+        study.tell(trial, lr)  # TPE is pulled towards the range's top: it must stay inside
+    assert batches <= set(GPU_BATCHES if gpu else CPU_BATCHES) and len(batches) >= 3
+
+
+def test_gpu_recipes_run_at_the_gpu_batch_with_a_scaled_rate():
+    cpu = {p["arch"]: p for p in recipes(list(ARCHITECTURES), ["random", "finetune"])}
+    gpu = {p["arch"]: p for p in recipes(list(ARCHITECTURES), ["random", "finetune"], gpu=True)}
+    for arch, point in gpu.items():
+        assert point["train/batch_size"] == GPU_RECIPE_BATCH
+        ratio = math.sqrt(GPU_RECIPE_BATCH / cpu[arch]["train/batch_size"])
+        assert point["train/lr"] == pytest.approx(cpu[arch]["train/lr"] * ratio)
+        assert {k: v for k, v in point.items() if k not in ("train/batch_size", "train/lr")} == {
+            k: v for k, v in cpu[arch].items() if k not in ("train/batch_size", "train/lr")
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -11,8 +12,8 @@ import torch
 
 from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
-from qamodels.trainer import Trainer
-from tests.conftest import REPO, SHARED_DATA, first_rows
+from qamodels.trainer import STATE_FILE, Trainer
+from tests.conftest import REPO, SHARED_DATA, first_rows, test_device
 
 
 def quick(**overrides) -> TrainConfig:
@@ -21,7 +22,7 @@ def quick(**overrides) -> TrainConfig:
         epochs=3,
         max_train_rows=1500,
         batch_size=64,
-        device="cpu",
+        device=test_device(),
         progress=False,
     )
     return TrainConfig(**{**values, **overrides})
@@ -43,7 +44,7 @@ def test_run_directory_and_best_epoch_restore(prepared_sample, tmp_path):
     assert summary["best"]["epoch"] == result.best["epoch"]
     checkpoint = torch.load(run / "model.pt", weights_only=True)
     assert checkpoint["labels"] == prepared_sample.labels
-    model, _ = load_model(run)
+    model, _ = load_model(run, test_device())
     batch = first_rows(prepared_sample.valid, 64)
     trainer.model.eval()
     with torch.no_grad():
@@ -63,6 +64,49 @@ def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tm
     assert [h["valid_loss"] for h in result.history] == pytest.approx(
         [h["valid_loss"] for h in straight.history], rel=1e-5
     )
+
+
+def test_saved_state_holds_the_best_weights_once(prepared_sample, tmp_path):
+    """On a new best epoch the best weights are the model's: the state stores them once, and
+    a restore still knows them; after a worse epoch both are stored."""
+    trainer = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
+    bests = {}
+
+    def save(end):
+        directory = tmp_path / str(end.metrics["epoch"])
+        directory.mkdir()
+        end.save_state(directory)
+        bests[end.metrics["epoch"]] = end.improved
+
+    trainer.fit(on_epoch=save)
+    assert bests[1]
+    state = torch.load(tmp_path / "1" / STATE_FILE, weights_only=True)
+    assert state["best_state"] is None
+    restored = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
+    restored.restore(tmp_path / "1")
+    for name, tensor in restored.best_state.items():
+        assert torch.equal(tensor, state["model"][name].to(tensor.device)), name
+
+
+@pytest.mark.gpu
+def test_state_saved_on_the_gpu_resumes_on_the_cpu_and_back(prepared_sample, tmp_path):
+    """A trial retried on another node may land on another device type."""
+    for saved_on, resumed_on in (("cuda", "cpu"), ("cpu", "cuda")):
+        config = quick(epochs=2, patience=5, device=saved_on)
+        first = Trainer(config, prepared_sample, {"filters": 16})
+        directory = tmp_path / saved_on
+        directory.mkdir()
+        first.fit(
+            on_epoch=lambda end, d=directory: (
+                end.save_state(d) if end.metrics["epoch"] == 1 else None
+            )
+        )
+        resumed = Trainer(
+            quick(epochs=2, patience=5, device=resumed_on), prepared_sample, {"filters": 16}
+        )
+        resumed.restore(directory)
+        result = resumed.fit()
+        assert len(result.history) == 2 and math.isfinite(result.history[-1]["valid_loss"])
 
 
 def test_early_stopping_with_patience(prepared_sample):

@@ -12,7 +12,7 @@ from qamodels.embedding import MODES
 from qamodels.optim import make_optimizer
 from qamodels.registry import ARCHITECTURES
 from qamodels.trainer import Trainer
-from tests.conftest import first_rows
+from tests.conftest import first_rows, test_device
 from tests.qamodels.test_masking import SMALL
 
 
@@ -34,7 +34,7 @@ def test_every_architecture_and_embedding_mode_overfits(prepared_sample, lm_chec
         embedding_lr=3e-3,
         weight_decay=0.0,
         optimizer="adam",
-        device="cpu",
+        device=test_device(),
     )
     params = dict(SMALL[arch], dropout=0.0)
     torch.manual_seed(0)
@@ -55,7 +55,12 @@ def test_every_architecture_and_embedding_mode_overfits(prepared_sample, lm_chec
 
 def test_frozen_embeddings_stay_unchanged(prepared_sample):
     config = TrainConfig(
-        arch="dan", embedding="frozen", epochs=1, max_train_rows=512, device="cpu", progress=False
+        arch="dan",
+        embedding="frozen",
+        epochs=1,
+        max_train_rows=512,
+        device=test_device(),
+        progress=False,
     )
     trainer = Trainer(config, prepared_sample)
     before = trainer.model.embedding.weight.detach().clone()
@@ -79,7 +84,7 @@ def test_joint_finetuning_uses_its_own_learning_rate(prepared_sample):
         weight_decay=0.0,
         optimizer="adam",
         scheduler="none",
-        device="cpu",
+        device=test_device(),
     )
     model, _, _ = build_classifier(config, prepared_sample, dict(dropout=0.0))
     optimizer = make_optimizer(model, config)
@@ -93,7 +98,9 @@ def test_joint_finetuning_uses_its_own_learning_rate(prepared_sample):
 
 
 def test_non_finite_loss_stops_with_a_reason(prepared_sample):
-    config = TrainConfig(arch="dan", epochs=2, max_train_rows=256, device="cpu", progress=False)
+    config = TrainConfig(
+        arch="dan", epochs=2, max_train_rows=256, device=test_device(), progress=False
+    )
     trainer = Trainer(config, prepared_sample)
     with torch.no_grad():
         trainer.model.head.net[-1].bias.fill_(float("nan"))

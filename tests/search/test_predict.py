@@ -9,11 +9,14 @@ import torch
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
 from search import evaluate, predict
+from tests.conftest import test_device
 
 
 @pytest.fixture(scope="module")
 def model_dir(prepared_sample, tmp_path_factory):
-    config = TrainConfig(arch="dan", epochs=1, max_train_rows=2000, device="cpu", progress=False)
+    config = TrainConfig(
+        arch="dan", epochs=1, max_train_rows=2000, device=test_device(), progress=False
+    )
     trainer = Trainer(config, prepared_sample)
     return trainer.save_run(tmp_path_factory.mktemp("model"), trainer.fit(), plot=False)
 

@@ -28,6 +28,7 @@ def search_config(storage: Path, name: str) -> SearchConfig:
         embeddings=("random",),
         baseline=False,
         pretrain="true",
+        gpus_per_trial="0",
         pretrain_epochs=1,
         pretrain_rows=800,
     )

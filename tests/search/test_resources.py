@@ -1,0 +1,87 @@
+"""Where trials run: GPU shares per architecture when the cluster has GPUs, else CPUs; and a
+real search on a local Ray that has a GPU resource (scheduled on this CPU-only machine)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qamodels.config import TrainConfig
+from qamodels.spaces import GPU_BATCHES
+from search.config import SearchConfig, SearchConfigError
+from search.resources import CPU_CONCURRENT, GPU_SHARE, place
+
+GPU_NODE = {"CPU": 16.0, "GPU": 1.0}
+CPU_NODE = {"CPU": 2.0}
+
+
+def test_auto_takes_a_share_per_architecture_where_there_are_gpus():
+    placement = place(SearchConfig(gpus_per_trial="auto"), GPU_NODE)
+    assert placement.on_gpu and placement.gpu_share == GPU_SHARE
+    assert placement.max_concurrent == int(1 / min(GPU_SHARE.values()))
+    request = placement.resources({"arch": "bilstm"}).required_resources
+    assert request == {"CPU": 1.0, "GPU": GPU_SHARE["bilstm"]}
+    assert "GPU" in placement.describe()
+
+
+def test_auto_on_cpus_behaves_as_before():
+    placement = place(SearchConfig(), CPU_NODE)
+    assert not placement.on_gpu and placement.max_concurrent == CPU_CONCURRENT
+    assert placement.resources({"arch": "dan"}).required_resources == {"CPU": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("keys", "cluster", "share", "concurrent"),
+    [
+        ({"gpus_per_trial": "0"}, GPU_NODE, 0.0, CPU_CONCURRENT),  # 0 keeps the CPU
+        ({"gpus_per_trial": "0.5"}, {"CPU": 16.0, "GPU": 4.0}, 0.5, 8),
+        ({"gpus_per_trial": "0.25", "max_concurrent": 3}, GPU_NODE, 0.25, 3),
+        ({"gpus_per_trial": "0.25", "cpus_per_trial": 4.0}, GPU_NODE, 0.25, 4),  # CPUs bound
+    ],
+)
+def test_explicit_shares_and_concurrency(keys, cluster, share, concurrent):
+    placement = place(SearchConfig(arch="dan,cnn_parallel", **keys), cluster)
+    assert set(placement.gpu_share.values()) == {share}
+    assert placement.max_concurrent == concurrent
+
+
+@pytest.mark.parametrize(
+    ("keys", "cluster", "message"),
+    [
+        ({"gpus_per_trial": "0.5"}, CPU_NODE, "gpus_per_trial=0.5 but the Ray cluster has no GPU"),
+        ({"gpus_per_trial": "2"}, GPU_NODE, "gpus_per_trial=2: the Ray cluster has 1 GPUs"),
+        ({"cpus_per_trial": 100.0}, CPU_NODE, "cpus_per_trial=100 but the Ray cluster has 2 CPUs"),
+        ({"gpus_per_trial": "half"}, GPU_NODE, "gpus_per_trial=half: use auto, 0"),
+    ],
+)
+def test_impossible_placements_are_refused_before_any_trial(keys, cluster, message):
+    with pytest.raises(SearchConfigError, match=message):
+        place(SearchConfig(**keys), cluster)
+
+
+def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp_path):
+    """The local Ray has one GPU resource (tests/search/conftest.py): `auto` gives each DAN
+    trial a quarter of it and the GPU's batch sizes; with no CUDA here, the trials train on
+    the CPU, which checks the resource logic, not the card."""
+    from search.run import run_search
+
+    config = SearchConfig(
+        arch="dan",
+        num_samples=3,
+        max_epochs=1,
+        grace_period=1,
+        train=TrainConfig(max_train_rows=600, seed=1),
+        storage_path=str(tmp_path),
+        name="gpu_shares",
+        embeddings=("random",),
+        pretrain="false",
+        baseline=False,
+    )
+    results, _board = run_search(config, prepared_sample)
+    assert len(results) == 3 and not results.errors
+    for result in results:
+        assert result.config["train"]["batch_size"] in GPU_BATCHES
+        assert result.metrics["resources"] == {"CPU": 1.0, "GPU": GPU_SHARE["dan"]}
+    cpu_only = dataclasses.replace(config, gpus_per_trial="0")
+    assert not place(cpu_only, local_ray.cluster_resources()).on_gpu
