@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from data_prep import PreparedData, PrepConfig, load, prepare
 from data_prep.cli import parse_overrides
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data" / "amazon_qa"
+# QATUNE_SAMPLE: where a machine without ../shared keeps the sample (bench/gpu_check.sh).
+SHARED_DATA = Path(os.environ.get("QATUNE_SAMPLE", REPO.parent / "shared" / "data" / "amazon_qa"))
 
 
 def sample_config(data_dir: str, raw_dir: str | Path = SHARED_DATA) -> PrepConfig:

@@ -20,7 +20,7 @@ import joblib
 import numpy as np
 from nltk.tokenize import wordpunct_tokenize
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
@@ -30,6 +30,7 @@ from qamodels.trainer import subset_index
 
 SVC_C = (0.1, 0.3, 1.0, 3.0)
 LOGREG_C = (10.0,)  # slower to fit; one value near its usual best on short texts
+SGD_ALPHA = (1e-5, 3e-5)
 BASELINE_FILE = "baseline.joblib"
 
 
@@ -59,10 +60,16 @@ def tokenizer(text: str) -> list[str]:
     return wordpunct_tokenize(text.lower())
 
 
-def candidates() -> list[tuple[str, object]]:
+def all_candidates() -> list[tuple[str, object]]:
+    """Every linear model the baseline may try (bench/baseline_bench.py times each)."""
     models: list[tuple[str, object]] = [(f"linearsvc C={c:g}", LinearSVC(C=c)) for c in SVC_C]
     models += [(f"logreg C={c:g}", LogisticRegression(C=c, max_iter=2000)) for c in LOGREG_C]
+    models += [(f"sgd alpha={a:g}", SGDClassifier(alpha=a, random_state=0)) for a in SGD_ALPHA]
     return models
+
+
+def candidates() -> list[tuple[str, object]]:
+    return [c for c in all_candidates() if not c[0].startswith("sgd")]
 
 
 def fit_baseline(data: PreparedData, max_train_rows: int = 0, seed: int = 0) -> BaselineResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -123,23 +123,33 @@ def scaled_lr(lr: float, batch_size: int) -> float:
     return lr * math.sqrt(batch_size / REFERENCE_BATCH)
 
 
-def training(trial: optuna.Trial, transfer: bool, gpu: bool = False) -> None:
+def training(
+    trial: optuna.Trial, transfer: bool, gpu: bool = False, fixed: Mapping[str, Any] = {}
+) -> None:
     """The shared training choices; with a pretrained LM encoder, ULMFiT's: discriminative
     rates (lr_decay), slanted triangular rates (onecycle) and gradual unfreezing. On a GPU,
-    the GPU's batch sizes, each with the learning-rate range scaled to it (scaled_lr)."""
+    the GPU's batch sizes, each with the learning-rate range scaled to it (scaled_lr). A key
+    in `fixed` (set for the whole search, e.g. batch_size=1024) is not searched."""
+
+    def categorical(name: str, choices: list) -> Any:
+        return fixed[name] if name in fixed else trial.suggest_categorical(f"train/{name}", choices)
+
+    def log_uniform(name: str, low: float, high: float) -> None:
+        if name not in fixed:
+            trial.suggest_float(f"train/{name}", low, high, log=True)
+
     if gpu:
-        batch_size = trial.suggest_categorical("train/batch_size", list(GPU_BATCHES))
-        low, high = (scaled_lr(lr, batch_size) for lr in LR_RANGE)
-        trial.suggest_float("train/lr", low, high, log=True)
+        batch_size = categorical("batch_size", list(GPU_BATCHES))
+        log_uniform("lr", *(scaled_lr(lr, batch_size) for lr in LR_RANGE))
     else:
-        trial.suggest_float("train/lr", *LR_RANGE, log=True)
-        trial.suggest_categorical("train/batch_size", list(CPU_BATCHES))
-    trial.suggest_categorical("train/optimizer", ["adam", "adamw"])
-    trial.suggest_float("train/weight_decay", 1e-6, 1e-1, log=True)
-    trial.suggest_categorical("train/scheduler", ["none", "cosine", "onecycle", "warmup"])
+        log_uniform("lr", *LR_RANGE)
+        categorical("batch_size", list(CPU_BATCHES))
+    categorical("optimizer", ["adam", "adamw"])
+    log_uniform("weight_decay", 1e-6, 1e-1)
+    categorical("scheduler", ["none", "cosine", "onecycle", "warmup"])
     if transfer:
-        trial.suggest_categorical("train/lr_decay", [1.0, 2.6])
-        trial.suggest_categorical("train/gradual_unfreeze", [False, True])
+        categorical("lr_decay", [1.0, 2.6])
+        categorical("gradual_unfreeze", [False, True])
 
 
 # Known-good starting points, one per architecture, enqueued as the first trials of every
@@ -217,21 +227,30 @@ def on_gpu(point: dict[str, Any]) -> dict[str, Any]:
 
 
 def recipes(
-    archs: Sequence[str], embeddings: Sequence[str], gpu: bool = False
+    archs: Sequence[str],
+    embeddings: Sequence[str],
+    gpu: bool = False,
+    fixed: Mapping[str, Any] = {},
 ) -> list[dict[str, Any]]:
     """The recipe of each searched architecture, as a first point of the search; and the
-    transfer recipe where a pretrained BiLSTM encoder is offered. On a GPU at its batch."""
+    transfer recipe where a pretrained BiLSTM encoder is offered. On a GPU at its batch;
+    without the training keys the search fixes."""
     points = [
         {"arch": a, **RECIPE_TRAINING, **recipe_embedding(a, embeddings), **RECIPES[a]}
         for a in archs
     ]
     if "bilstm" in archs and "lm_finetune" in embeddings:
         points.append(TRANSFER)
-    return [on_gpu(p) for p in points] if gpu else points
+    points = [on_gpu(p) for p in points] if gpu else points
+    return [{k: v for k, v in p.items() if k.removeprefix("train/") not in fixed} for p in points]
 
 
 def search_space(
-    trial: optuna.Trial, archs: Sequence[str], embeddings: Sequence[str], gpu: bool = False
+    trial: optuna.Trial,
+    archs: Sequence[str],
+    embeddings: Sequence[str],
+    gpu: bool = False,
+    fixed: Mapping[str, Any] = {},
 ) -> dict:
     """Architecture first, then only that architecture's parameters, then training ones."""
     arch = trial.suggest_categorical("arch", list(archs))
@@ -241,18 +260,35 @@ def search_space(
         SPACES[arch](trial, shape=not mode.startswith("lm_"))
     else:
         SPACES[arch](trial)
-    training(trial, transfer, gpu)
+    training(trial, transfer, gpu, fixed)
     return {}
 
 
 def define_space(
-    archs: Sequence[str], embeddings: Sequence[str], gpu: bool = False
+    archs: Sequence[str],
+    embeddings: Sequence[str],
+    gpu: bool = False,
+    fixed: Mapping[str, Any] = {},
 ) -> Callable[[Any], dict]:
     """The define-by-run function of a search over `archs`, with the GPU's batch sizes when
-    its trials run on GPUs (picklable: the searcher's state is saved for resume)."""
+    its trials run on GPUs, never sampling the training keys in `fixed` (picklable: the
+    searcher's state is saved for resume)."""
     return functools.partial(
-        search_space, archs=tuple(archs), embeddings=tuple(embeddings), gpu=gpu
-    )
+        search_space, archs=tuple(archs), embeddings=tuple(embeddings), gpu=gpu,
+        fixed=dict(fixed),
+    )  # fmt: skip
+
+
+SEARCHED_TRAINING = ("lr", "batch_size", "optimizer", "weight_decay", "scheduler", "lr_decay",
+                     "gradual_unfreeze")  # fmt: skip
+
+
+def fixed_training(train: Any) -> dict[str, Any]:
+    """The searched training keys a search sets for all its trials: those whose value differs
+    from TrainConfig's default (`search.run batch_size=1024` fixes the batch size)."""
+    default = type(train)()
+    return {k: getattr(train, k) for k in SEARCHED_TRAINING
+            if getattr(train, k) != getattr(default, k)}  # fmt: skip
 
 
 def decode(config: dict) -> tuple[str, dict, dict]:

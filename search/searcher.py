@@ -16,7 +16,7 @@ import optuna
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
-from qamodels.spaces import define_space, recipes
+from qamodels.spaces import define_space, fixed_training, recipes
 from search.config import SearchConfig
 
 FINISHED = "trial_finished"  # set in a trial's last report when its trainer stopped it
@@ -83,9 +83,10 @@ def make_searcher(search: SearchConfig, gpu: bool = False) -> PrunedAwareOptunaS
         )
     else:
         sampler = optuna.samplers.RandomSampler(seed=search.seed)
-    first = recipes(archs, modes, gpu) if search.recipes else []
+    fixed = fixed_training(search.train)
+    first = recipes(archs, modes, gpu, fixed) if search.recipes else []
     return PrunedAwareOptunaSearch(
-        space=define_space(archs, modes, gpu),
+        space=define_space(archs, modes, gpu, fixed),
         metric=search.metric,
         mode=search.mode,
         sampler=sampler,

@@ -8,6 +8,7 @@ import optuna
 import pytest
 import torch
 
+from qamodels.config import TrainConfig
 from qamodels.embedding import make_embedding
 from qamodels.registry import ARCHITECTURES, build_model
 from qamodels.spaces import (
@@ -18,6 +19,7 @@ from qamodels.spaces import (
     REFERENCE_BATCH,
     decode,
     define_space,
+    fixed_training,
     recipes,
 )
 
@@ -107,3 +109,21 @@ def test_gpu_recipes_run_at_the_gpu_batch_with_a_scaled_rate():
         assert {k: v for k, v in point.items() if k not in ("train/batch_size", "train/lr")} == {
             k: v for k, v in cpu[arch].items() if k not in ("train/batch_size", "train/lr")
         }
+
+
+def test_training_keys_a_search_fixes_are_never_sampled():
+    """`search.run batch_size=1024 optimizer=sgd` holds for every trial, recipes included."""
+    fixed = fixed_training(TrainConfig(batch_size=1024, optimizer="sgd", grad_clip=0.5))
+    assert fixed == {"batch_size": 1024, "optimizer": "sgd"}
+    space = define_space(["dan"], ["random"], gpu=True, fixed=fixed)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        space(trial)
+        train = unflatten(trial.params)["train"]
+        assert not {"batch_size", "optimizer"} & set(train)
+        scale = math.sqrt(1024 / REFERENCE_BATCH)  # the range follows the fixed batch
+        assert LR_RANGE[0] * scale * (1 - 1e-9) <= train["lr"] <= LR_RANGE[1] * scale * (1 + 1e-9)
+        study.tell(trial, 0.0)
+    for point in recipes(["dan", "bilstm"], ["random"], gpu=True, fixed=fixed):
+        assert "train/batch_size" not in point and "train/optimizer" not in point

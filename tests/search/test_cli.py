@@ -33,7 +33,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["lm_checkpoint=/no/lm.pt"], "lm_checkpoint=/no/lm.pt: no such file"),
         (["max_epochs=-1"], "max_epochs=-1: must be >= 1"),
         (["num_samples=0"], "num_samples=0: must be >= 1"),
-        (["max_concurrent=0"], "max_concurrent=0: must be >= 1"),
+        (["max_concurrent=-1"], "max_concurrent=-1: must be >= 0"),
         (["metric=nonsense"], "metric='nonsense': use one of valid_accuracy, valid_macro_f1"),
         (["embeddings=random,bogus"], "embeddings='bogus': use one of random, frozen"),
         (["lr=-1"], "lr=-1.0: must be > 0"),
