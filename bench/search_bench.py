@@ -99,7 +99,7 @@ def compare(data, storage: str, options: dict) -> list[dict]:
             num_samples=int(options.get("num_samples", 16)),
             max_epochs=int(options.get("max_epochs", 9)),
             max_concurrent=int(options.get("max_concurrent", 2)),
-            gpus_per_trial=float(options.get("gpus_per_trial", 0)),
+            gpus_per_trial=options.get("gpus_per_trial", "0"),
             searcher=searcher,
             trial_scheduler=scheduler,
             storage_path=storage,

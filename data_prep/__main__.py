@@ -43,6 +43,7 @@ def _run(step: str, config: PrepConfig) -> int:
     from data_prep.parse import parse
     from data_prep.pipeline import describe, prepare
 
+    config.check_paths()
     if step in ("download", "all") and not config.source:
         paths = download(config)
         print(f"{len(paths)} verified files in {config.raw_path}")

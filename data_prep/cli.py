@@ -32,10 +32,11 @@ def arg(
     choices: typing.Sequence[Any] | None = None,
     min: float | None = None,
     above: float | None = None,
+    below: float | None = None,
 ) -> Any:
     """A config field: its default, its one-line help, and what values it accepts (every
-    item of a tuple field must be among `choices`; numbers >= `min` or > `above`)."""
-    metadata = {"help": help, "choices": choices, "min": min, "above": above}
+    item of a tuple field must be among `choices`; numbers >= `min`, > `above`, < `below`)."""
+    metadata = {"help": help, "choices": choices, "min": min, "above": above, "below": below}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -51,6 +52,8 @@ def _check_value(key: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
             raise ConfigError(f"{key}={item!r}: must be >= {meta['min']:g}")
         if meta.get("above") is not None and item <= meta["above"]:
             raise ConfigError(f"{key}={item!r}: must be > {meta['above']:g}")
+        if meta.get("below") is not None and item >= meta["below"]:
+            raise ConfigError(f"{key}={item!r}: must be < {meta['below']:g}")
 
 
 def check_fields(config: Any) -> Any:

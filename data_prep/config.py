@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +74,46 @@ class PrepConfig:
     length_percentile: float = arg(
         99.0, "percentile of train lengths used when max_length=0", min=1
     )
+
+    def __post_init__(self) -> None:
+        """Checks that need no file: an invalid config cannot be built (one-line errors)."""
+        from data_prep.cli import ConfigError
+
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(
+                f"encoding={self.encoding}: unknown encoding; use e.g. utf-8, latin-1 or cp1252"
+            ) from None
+        for name in ("valid_size", "test_size", "train_size"):
+            value = getattr(self, name)
+            if value >= 1 and value != int(value):
+                raise ConfigError(
+                    f"{name}={value:g}: must be a whole count >= 1 or a fraction in (0, 1)"
+                )
+
+    def check_paths(self) -> None:
+        """Before any work: the sources are files, and data_dir is a directory that can be
+        written (one-line errors naming the key)."""
+        from data_prep.cli import ConfigError
+
+        for key in ("source", "test_source"):
+            value = getattr(self, key)
+            path = Path(os.path.expanduser(value)) if value else None
+            if path is not None and not path.is_file():
+                what = "a directory" if path.is_dir() else "no such file"
+                raise ConfigError(
+                    f"{key}={value}: {what}; give a .csv, .jsonl or .parquet file of labeled "
+                    "questions"
+                )
+        try:
+            (self.data_path / "prepared").mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.data_path / "prepared").close()
+        except OSError as err:
+            raise ConfigError(
+                f"data_dir={self.data_dir}: not a writable directory ({err.strerror}); choose "
+                "a directory you can write to"
+            ) from None
 
     def size(self, name: str) -> float:
         """valid_size / test_size / train_size with 0 (automatic) resolved: counts for the

@@ -102,12 +102,14 @@ def ensure_raw_files(config: PrepConfig) -> None:
 
 def prepared_data(config: PrepConfig) -> PreparedData:
     """What every command starts with: download when needed, prepare (cached), open."""
+    config.check_paths()
     ensure_raw_files(config)
     return load(prepare(config))
 
 
 def prepare(config: PrepConfig) -> Path:
     """The prepared dataset directory for this config, built unless already present."""
+    config.check_paths()
     key, checksums = dataset_key(config)
     target = config.data_path / "prepared" / key
     if is_complete(target):

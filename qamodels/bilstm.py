@@ -30,8 +30,8 @@ from qamodels.layers import (
 class BiLSTMConfig:
     hidden: int = arg(128, "LSTM width per direction", min=1)
     layers: int = arg(1, "stacked LSTM layers", min=1)
-    spatial_dropout: float = arg(0.2, "drops whole embedding channels", min=0)
-    lstm_dropout: float = arg(0.0, "dropout between LSTM layers", min=0)
+    spatial_dropout: float = arg(0.2, "drops whole embedding channels", min=0, below=1)
+    lstm_dropout: float = arg(0.0, "dropout between LSTM layers", min=0, below=1)
     pooling: str = arg(
         "max",
         "over time; last: the final states; concat: last, max and mean (ULMFiT)",
@@ -39,7 +39,7 @@ class BiLSTMConfig:
     )
     head_hidden: int = arg(128, "width of the head's hidden layers", min=1)
     head_layers: int = arg(0, "hidden layers of the head", min=0)
-    dropout: float = arg(0.3, "dropout in the head", min=0)
+    dropout: float = arg(0.3, "dropout in the head", min=0, below=1)
     norm: str = arg("none", "normalization in the head", choices=NORMS)
 
 

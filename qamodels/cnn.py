@@ -31,11 +31,11 @@ class CNNHead:
     """What every CNN shares: pooling over time and the classifier head."""
 
     filters: int = arg(128, "channels of each convolution", min=1)
-    spatial_dropout: float = arg(0.1, "drops whole embedding channels", min=0)
+    spatial_dropout: float = arg(0.1, "drops whole embedding channels", min=0, below=1)
     pooling: str = arg("meanmax", "over time", choices=POOLINGS)
     hidden: int = arg(256, "width of the head's hidden layers", min=1)
     hidden_layers: int = arg(1, "hidden layers of the head", min=0)
-    dropout: float = arg(0.3, "dropout in the head", min=0)
+    dropout: float = arg(0.3, "dropout in the head", min=0, below=1)
     norm: str = arg("batch", "normalization in the head", choices=NORMS)
 
 

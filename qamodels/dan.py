@@ -23,8 +23,10 @@ PAIR_PRIME = 1_000_003  # mixes the first id so (a, b) and (b, a) land apart
 class DANConfig:
     hidden: int = arg(256, "width of each hidden layer", min=1)
     hidden_layers: int = arg(1, "hidden layers after the average", min=0)
-    dropout: float = arg(0.2, "dropout before each layer", min=0)
-    word_dropout: float = arg(0.0, "share of tokens dropped from the average while training", min=0)
+    dropout: float = arg(0.2, "dropout before each layer", min=0, below=1)
+    word_dropout: float = arg(
+        0.0, "share of tokens dropped from the average while training", min=0, below=1
+    )
     norm: str = arg("layer", "normalization of the average and hidden layers", choices=NORMS)
     ngrams: int = arg(1, "1: words; 2: words and hashed word pairs (fastText)", choices=(1, 2))
     buckets: int = arg(20_000, "hash buckets of the word pairs (ngrams=2)", min=1)

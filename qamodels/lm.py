@@ -33,9 +33,9 @@ class LMConfig(PretrainConfig):
     embedding_dim: int = arg(128, "embedding width", min=1)
     hidden: int = arg(128, "LSTM width per direction (256+ on a GPU)", min=1)
     layers: int = arg(1, "stacked LSTM layers", min=1)
-    spatial_dropout: float = arg(0.1, "drops whole embedding channels", min=0)
-    lstm_dropout: float = arg(0.1, "dropout between LSTM layers", min=0)
-    output_dropout: float = arg(0.2, "dropout on the states the softmax reads", min=0)
+    spatial_dropout: float = arg(0.1, "drops whole embedding channels", min=0, below=1)
+    lstm_dropout: float = arg(0.1, "dropout between LSTM layers", min=0, below=1)
+    output_dropout: float = arg(0.2, "dropout on the states the softmax reads", min=0, below=1)
 
 
 def adaptive_cutoffs(vocab_size: int) -> list[int]:

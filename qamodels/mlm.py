@@ -36,7 +36,7 @@ class MLMConfig(PretrainConfig):
     heads: int = arg(4, "attention heads", min=1)
     layers: int = arg(2, "encoder layers", min=1)
     ff_mult: int = arg(2, "feed-forward width as a multiple of d_model", min=1)
-    attn_dropout: float = arg(0.1, "dropout inside the encoder", min=0)
+    attn_dropout: float = arg(0.1, "dropout inside the encoder", min=0, below=1)
     max_positions: int = arg(512, "longest sequence the position table holds", min=1)
     mask_share: float = arg(0.15, "share of real tokens to predict", above=0)
     lr: float = arg(1e-3, "AdamW learning rate", above=0)

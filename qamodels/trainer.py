@@ -222,6 +222,11 @@ class Trainer:
                     f"early stop: no better {self.config.metric} for {self.stale_epochs} epochs"
                 )
                 break
+        return self.result(stopped)
+
+    def result(self, stopped: str) -> TrainResult:
+        """The run so far with the best epoch's weights in the model (also after an
+        interruption between or inside epochs)."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return TrainResult(self.best or {}, self.history, stopped, None)

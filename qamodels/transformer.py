@@ -21,11 +21,11 @@ class TransformerConfig:
     heads: int = arg(4, "attention heads (divide d_model)", min=1)
     layers: int = arg(2, "encoder layers", min=1)
     ff_mult: int = arg(2, "feed-forward width as a multiple of d_model", min=1)
-    attn_dropout: float = arg(0.1, "dropout inside the encoder", min=0)
+    attn_dropout: float = arg(0.1, "dropout inside the encoder", min=0, below=1)
     pooling: str = arg("mean", "over tokens", choices=POOLINGS)
     head_hidden: int = arg(128, "width of the head's hidden layers", min=1)
     head_layers: int = arg(0, "hidden layers of the head", min=0)
-    dropout: float = arg(0.1, "dropout in the head", min=0)
+    dropout: float = arg(0.1, "dropout in the head", min=0, below=1)
     norm: str = arg("layer", "normalization in the head", choices=NORMS)
     max_positions: int = arg(512, "longest sequence the position table holds", min=1)
 

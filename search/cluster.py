@@ -1,4 +1,4 @@
-"""Checks for searches on a multi-node Ray cluster.
+"""Joining a Ray cluster, and checks for searches on a multi-node one.
 
 Since Ray 2.7 nothing is synced to the head node: each trial writes its checkpoints and
 results to `storage_path` from the node it runs on. A path that only the driver's node can
@@ -7,6 +7,7 @@ see would silently lose every result of the other nodes, so it is refused before
 
 from __future__ import annotations
 
+import socket
 import uuid
 from pathlib import Path
 
@@ -49,3 +50,34 @@ def check_shared_storage(storage_path: str, timeout_s: float = 120) -> None:
             "results and checkpoints of trials there would be lost (Ray does not sync them "
             "to the head). Use a directory every node shares (NFS) or a cloud URI (s3://...)"
         )
+
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def connect(address: str, ray_cpus: int) -> None:
+    """Start a local Ray (no address) or join a running cluster, with a one-line error when
+    none answers: Ray itself retries an unreachable head every few seconds, for minutes."""
+    if ray.is_initialized():
+        return
+    if address and address != "auto" and not address.startswith("ray://"):
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), CONNECT_TIMEOUT_S).close()
+        except (OSError, ValueError) as err:
+            raise SearchConfigError(
+                f"address={address}: no Ray cluster answers there ({err}); start one with "
+                "`ray start --head` (or `ray up cluster.yaml`), or leave address empty for a "
+                "local Ray"
+            ) from None
+    try:
+        ray.init(
+            address=address or None,
+            num_cpus=None if address else (ray_cpus or None),
+            log_to_driver=False,  # trials print nothing a user needs; their errors are reported
+        )
+    except (ConnectionError, RuntimeError) as err:
+        raise SearchConfigError(
+            f"address={address}: could not join a Ray cluster ({str(err).splitlines()[0][:160]})"
+            "; start one with `ray start --head`, or leave address empty for a local Ray"
+        ) from None

@@ -168,6 +168,18 @@ def parse_gpus_per_trial(value: str) -> float | None:
 
 def validate(config: SearchConfig, gpus_available: int) -> None:
     """One-line errors that say what to do; raised before Ray or any trial starts."""
+    name = config.name
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name != name.strip():
+        raise SearchConfigError(
+            f"name={name!r}: the experiment's directory under storage_path must be one plain "
+            "name (no /, not empty, not . or ..), e.g. name=qatune"
+        )
+    if config.trial_scheduler == "asha" and config.grace_period > config.max_epochs:
+        raise SearchConfigError(
+            f"max_epochs={config.max_epochs} is below grace_period={config.grace_period} (the "
+            f"epochs ASHA grants every trial): set grace_period={config.max_epochs} or "
+            f"max_epochs>={config.grace_period}"
+        )
     unknown = [a for a in config.archs if a not in ARCHITECTURES]
     if unknown:
         raise SearchConfigError(
@@ -204,10 +216,3 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
                 f"lm_checkpoint={lm_checkpoint}: no such file; pretrain one with "
                 "`python -m qamodels.lm ...`, or leave lm_checkpoint empty (pretrain=true)"
             )
-    from ray import tune
-
-    if config.resuming and not tune.Tuner.can_restore(str(config.experiment_path)):
-        raise SearchConfigError(
-            f"resume: {config.experiment_path} holds no experiment to restore: "
-            "check storage_path= and name="
-        )

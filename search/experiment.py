@@ -25,16 +25,39 @@ LOCK_FILE = ".qatune.lock"
 PARTIAL_FILE = "PARTIAL"
 
 
-def holds_experiment(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / name).exists() for name in (CONFIG_FILE, "tuner.pkl", "leaderboard.md")
-    )
+OWN_FILES = {CONFIG_FILE, LOCK_FILE, PARTIAL_FILE}  # what a search writes before Ray does
+
+
+def started(path: Path) -> bool:
+    """Ray has run (some of) its trials there: it can be resumed, not reused."""
+    return any((path / name).exists() for name in ("tuner.pkl", "leaderboard.md"))
+
+
+def not_started(path: Path) -> bool:
+    """A qatune experiment stopped before its trials began (a signal or an error during data
+    preparation, pretraining or a check): the same command may start it again."""
+    return (path / CONFIG_FILE).is_file() and not started(path)
 
 
 def check_new(search: SearchConfig, overwrite: bool) -> None:
-    """A new search never writes into an existing experiment unless told to replace it."""
+    """A new search never writes into an existing experiment unless told to replace it, and
+    never deletes a directory qatune did not create."""
     path = search.experiment_path
-    if search.resuming or not holds_experiment(path):
+    if search.resuming:
+        if not (started(path) or not_started(path)):
+            raise SearchConfigError(
+                f"resume: {path} holds no experiment to restore: check storage_path= and name="
+            )
+        return
+    if not path.is_dir() or not_started(path):
+        return
+    ours = (path / CONFIG_FILE).is_file()
+    if not ours and {p.name for p in path.iterdir()} - OWN_FILES:
+        raise SearchConfigError(
+            f"{path} exists and is not a qatune experiment (no {CONFIG_FILE}): qatune neither "
+            "writes into nor deletes it; choose another name="
+        )
+    if not ours:
         return
     if not overwrite:
         raise SearchConfigError(
@@ -79,11 +102,13 @@ def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
         return search, prep
     if not saved.is_file():
         return search, prep
+    # Stopped before its trials began: nothing to restore, so it starts with its settings.
+    resume = "true" if started(search.experiment_path) else ""
 
     configs = json.loads(saved.read_text())
     original = dataclasses.replace(
         from_dict(SearchConfig, configs["search"]),
-        resume="true",
+        resume=resume,
         storage_path=search.storage_path,  # where the experiment is now, if it moved
         name=search.name,
         address=search.address,

@@ -24,7 +24,7 @@ from data_prep.store import PreparedData
 from qamodels.lm import LMConfig
 from qamodels.mlm import MLMConfig
 from qamodels.pretrain import PretrainConfig, save_atomic
-from search.config import SearchConfig
+from search.config import SearchConfig, SearchConfigError
 
 # pretrain=auto pretrains when the unlabeled split holds at least this many tokens
 # (questions and answers). bench/transfer_bench.py measured, with 0.24M and 0.83M tokens, a
@@ -42,6 +42,11 @@ def unlabeled_tokens(data: PreparedData) -> int:
 def wants_pretraining(search: SearchConfig, data: PreparedData) -> bool:
     if search.pretrain == "false" or search.train.lm_checkpoint:  # off, or the user's own
         return False
+    if search.pretrain == "true" and len(data.unlabeled) == 0:
+        raise SearchConfigError(
+            "pretrain=true but the unlabeled split is empty: prepare with train_size below "
+            "what remains after valid and test (e.g. train_size=0.6), so unlabeled text is left"
+        )
     return search.pretrain == "true" or unlabeled_tokens(data) >= AUTO_MIN_TOKENS
 
 

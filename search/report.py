@@ -92,7 +92,11 @@ def write_report(
     results: ResultGrid,
     search: SearchConfig,
     baseline: BaselineResult | None,
+    out: Path | None = None,
 ) -> Path:
+    """report.md and its PNGs into `out` (default: the experiment directory, whose saved
+    searcher state gives the importances)."""
+    out = out or experiment_dir
     lines = ["# Search report", ""]
     epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0
     lines += [f"{len(rows)} trials, {epochs} epochs; metric {search.metric}.", ""]
@@ -102,17 +106,17 @@ def write_report(
     curve = anytime(results, search.metric, search.mode)
     if len(curve):
         bar = baseline.valid["accuracy"] if baseline and search.metric == "valid_accuracy" else None
-        plot_anytime(curve, search.metric, bar, experiment_dir)
+        plot_anytime(curve, search.metric, bar, out)
         lines += ["## Anytime", "", "![anytime](anytime.png)", ""]
     found = importances(experiment_dir, search.seed)
     lines += ["## Hyperparameter importance", ""]
     if found:
-        plot_importance(found, experiment_dir)
+        plot_importance(found, out)
         table = pd.DataFrame({"parameter": list(found), "importance": list(found.values())})
         lines += [markdown_table(table), "", "![importance](importance.png)", ""]
     else:
         lines += ["Fewer than two trials finished (the rest were pruned): no importances.", ""]
-    path = experiment_dir / REPORT_FILE
+    path = out / REPORT_FILE
     path.write_text("\n".join(lines))
     return path
 

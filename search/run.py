@@ -34,8 +34,9 @@ from data_prep.embeddings import load_embeddings
 from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
+from qamodels.interrupt import GUARD, Interrupted
 from search.baseline import baseline_result, cancel_baseline, start_baseline
-from search.cluster import check_shared_storage
+from search.cluster import check_shared_storage, connect
 from search.config import (
     SearchConfig,
     SearchError,
@@ -43,7 +44,9 @@ from search.config import (
     validate,
     with_absolute_paths,
 )
+from search.ensemble import ENSEMBLE_DIR
 from search.experiment import (
+    CONFIG_FILE,
     PARTIAL_FILE,
     check_new,
     claim,
@@ -52,8 +55,10 @@ from search.experiment import (
     remove_empty_checkpoints,
 )
 from search.final import finish
+from search.interrupt import STOPPED_BY_SIGNAL, StoppedTrials, tune_phase
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.pretraining import with_pretrained_lm
+from search.publish import staged
 from search.report import REPORT_FILE, write_report
 from search.resources import Placement, place
 from search.searcher import make_searcher
@@ -133,7 +138,7 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             # Cloud storage: trials' own files (events, best model) travel as artifacts.
             sync_config=tune.SyncConfig(sync_artifacts="://" in search.storage_path),
-            callbacks=[CSVLoggerCallback(), JsonLoggerCallback()],
+            callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), StoppedTrials()],
             progress_reporter=reporter,
             verbose=1,
         ),
@@ -155,17 +160,24 @@ def run_search(search: SearchConfig, data: PreparedData):
             search = with_pretrained_lm(search, data)
             if search.resuming:
                 refill_deleted_checkpoints(search.experiment_path)
-            results = make_tuner(search, data, placement).fit()
+            tuner = make_tuner(search, data, placement)
+            with tune_phase():  # a signal now stops the trials the way Ray Tune does
+                results = tuner.fit()
             remove_empty_checkpoints(search.experiment_path)
             return conclude(search, data, results, baseline)
     finally:
         cancel_baseline(baseline)
 
 
+def ended_trials(results) -> int:
+    """Trials that ended on their own (finished, early-stopped, failed): Ray marks the ones
+    a stop ended TERMINATED too (search/interrupt.py tells them apart)."""
+    return results.num_terminated + results.num_errors - len(STOPPED_BY_SIGNAL)
+
+
 def interrupted(results, search: SearchConfig) -> bool:
-    """Stopped before every trial ended (Ctrl-C, or the driver's Ray went away)."""
-    ended = results.num_terminated + results.num_errors
-    return ended < len(results) or len(results) < search.num_samples
+    """Stopped before every trial ended: a signal, or the driver's Ray went away."""
+    return GUARD.received is not None or ended_trials(results) < search.num_samples
 
 
 def headline(final: pd.DataFrame) -> str:
@@ -192,35 +204,47 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
         print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
         for error in results.errors:
             print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
+    mark_partial(experiment_dir)  # until the final phase has published everything
     if interrupted(results, search):
         cancel_baseline(baseline)
         write_leaderboard(board, rows, pd.DataFrame(), experiment_dir, partial=True)
-        (experiment_dir / PARTIAL_FILE).write_text("interrupted: resume=true to finish\n")
+        ended = f"{ended_trials(results)} of {search.num_samples} trials had ended"
+        if GUARD.received is not None:
+            raise Interrupted(GUARD.received, ended)
         raise SearchInterrupted(
-            f"search interrupted after {results.num_terminated} of {search.num_samples} trials "
-            f"ended; nothing final was written (leaderboard.md is marked PARTIAL). Resume: "
-            f"python -m search.run resume={experiment_dir}"
+            f"search stopped before its trials ended ({ended}); nothing final was written "
+            f"(leaderboard.md is marked PARTIAL). Resume: {resume_command(experiment_dir)}"
         )
-    (experiment_dir / PARTIAL_FILE).unlink(missing_ok=True)
     if board.empty:
         rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
         raise SearchError(f"no trial reported a result: see the errors above ({len(rows)} trials)")
     baseline = baseline_result(baseline)
-    final = finish(rows, board, data, baseline, search.metric, search.mode,
-                   search.ensemble_top, experiment_dir)  # fmt: skip
-    print(write_leaderboard(board, rows, final.table, experiment_dir))
-    # Result.metrics is the trial's last result as it reported it (nested, not flattened).
-    configs = [real_config(r.config, (r.metrics or {}).get(TRANSFERRED) or {})
-               for r in results if r.config]  # fmt: skip
-    write_experiment(experiment_dir, configs, final.table)
-    write_report(experiment_dir, final.table, rows, results, search, baseline)
-    best = export_best(board, rows, experiment_dir)
+    with staged(experiment_dir) as out:  # nothing appears until all of it is written
+        final = finish(rows, board, data, baseline, search.metric, search.mode,
+                       search.ensemble_top, out)  # fmt: skip
+        table = write_leaderboard(board, rows, final.table, out)
+        # Result.metrics is the trial's last result as it reported it (nested, not flattened).
+        configs = [real_config(r.config, (r.metrics or {}).get(TRANSFERRED) or {})
+                   for r in results if r.config]  # fmt: skip
+        write_experiment(out, configs, final.table)
+        write_report(experiment_dir, final.table, rows, results, search, baseline, out)
+        best = export_best(board, rows, out)
+    print(table)
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
     print(f"report: {experiment_dir / REPORT_FILE}")
-    ensemble = f", best ensemble: {final.ensemble_dir}" if final.ensemble_dir else ""
-    print(f"best model: {best}{ensemble}")
+    ensemble = f", best ensemble: {experiment_dir / ENSEMBLE_DIR}" if final.ensemble_dir else ""
+    print(f"best model: {experiment_dir / best.name if best else None}{ensemble}")
     print(headline(final.table))
     return results, board
+
+
+def resume_command(experiment_dir: Path) -> str:
+    return f"python -m search.run resume={experiment_dir}"
+
+
+def mark_partial(experiment_dir: Path) -> None:
+    if (experiment_dir / CONFIG_FILE).is_file():
+        (experiment_dir / PARTIAL_FILE).write_text("stopped before the end: resume=true\n")
 
 
 def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
@@ -240,27 +264,42 @@ def main(argv: list[str]) -> int:
         )
         print(help_text(PrepConfig, "data keys:"))
         return 0
+    with GUARD.handling():
+        return run_command(argv)
+
+
+def run_command(argv: list[str]) -> int:
+    search = None
     try:
         prep, search = parse_args(argv)
         check_new(search, search.overwrite)
         search, prep = experiment_configs(search, prep)
         data = prepared_data(prep)
-    except QatuneError as err:
-        return fail(err)
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(
-            address=search.address or None,
-            num_cpus=None if search.address else (search.ray_cpus or None),
-            log_to_driver=False,  # trials print nothing a user needs; their errors are reported
-        )
-    try:
+        connect(search.address, search.ray_cpus)
+        GUARD.install()  # again: ray.init replaced the SIGTERM handler with its own
         check_shared_storage(os.path.expanduser(search.storage_path))
         run_search(search, data)
+    except Interrupted as stop:
+        return stopped(stop, search)
     except QatuneError as err:
         return fail(err)
     return 0
+
+
+def stopped(stop: Interrupted, search: SearchConfig | None) -> int:
+    """A signal ended the search: say how far it came; the resume command is the last line."""
+    name = stop.name
+    experiment = search.experiment_path if search else None
+    if experiment is None or not (experiment / CONFIG_FILE).is_file():
+        print(f"stopped by {name} before the search started: nothing was written",
+              file=sys.stderr)  # fmt: skip
+        return stop.exit_code
+    mark_partial(experiment)
+    detail = f" ({stop.detail})" if stop.detail else ""
+    print(f"stopped by {name}{detail}: nothing final was written, the experiment is marked "
+          f"PARTIAL", file=sys.stderr)  # fmt: skip
+    print(f"resume: {resume_command(experiment)}", file=sys.stderr)
+    return stop.exit_code
 
 
 if __name__ == "__main__":

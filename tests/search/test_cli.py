@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from data_prep import PrepConfig
+from tests.conftest import REPO, SHARED_DATA
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -40,21 +43,53 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["grad_clip=abc"], "grad_clip='abc': expected float"),
         (["amp=maybe"], "amp='maybe': expected a bool (true/false)"),
         (["valid_size=-2"], "valid_size=-2.0: must be >= 0"),
+        (["valid_size=1.5"], "valid_size=1.5: must be a whole count >= 1 or a fraction"),
+        (["encoding=bogus"], "encoding=bogus: unknown encoding; use e.g. utf-8"),
+        (["source=/no/such.csv"], "source=/no/such.csv: no such file; give a .csv"),
+        (["source={tmp}"], "a directory; give a .csv, .jsonl or .parquet file"),
+        (["data_dir={tmp}/a_file"], "not a writable directory (Not a directory)"),
+        (["name="], "name='': the experiment's directory under storage_path must be one"),
+        (["name=../escape"], "name='../escape': the experiment's directory"),
+        (["name=a/b", "overwrite=true"], "name='a/b': the experiment's directory"),
+        (["max_epochs=1"], "max_epochs=1 is below grace_period=2 (the epochs ASHA grants"),
+        (["gpus_per_trial=half"], "gpus_per_trial=half: use auto, 0 (CPUs only) or a share"),
+        (["cpus_per_trial=100"], "cpus_per_trial=100 but the Ray cluster has 2 CPUs"),
     ],
 )
-def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys):
+def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys, local_ray, prepared_sample):
     import torch
 
     if "gpus_per_trial=0.5" in args and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
+    (tmp_path / "a_file").write_text("not a directory")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if not any(a.startswith("storage_path") for a in args):
         args = [*args, f"storage_path={tmp_path}"]
+    if not any(a.startswith(("source", "data_dir")) for a in args):  # the prepared sample
+        given = {a.split("=")[0] for a in args}
+        args += [k for k in sample_keys(prepared_sample) if k.split("=")[0] not in given]
     code, _out, err = main_of(args, capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0]
     assert not list(tmp_path.glob("*/tuner.pkl"))  # nothing started
+
+
+def sample_keys(prepared_sample) -> list[str]:
+    """The keys that find the session's prepared sample (no preparation in the test)."""
+    data_dir = Path(prepared_sample.path).parents[1]
+    return [
+        f"raw_dir={SHARED_DATA}",
+        "categories=all",
+        "valid_size=0.1",
+        "train_size=0.6",
+        f"data_dir={data_dir}",
+        "num_samples=1",
+        "max_epochs=2",
+        "max_train_rows=200",
+        "baseline=false",
+    ]  # a case that fails to fail ends fast
 
 
 def main_of(args: list[str], capsys) -> tuple[int, str, str]:
@@ -64,6 +99,18 @@ def main_of(args: list[str], capsys) -> tuple[int, str, str]:
     code = main(args)
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+def test_unreachable_cluster_is_one_line_not_endless_retries(tmp_path):
+    out = run_cli("address=127.0.0.1:9", f"storage_path={tmp_path}", "embeddings=random",
+                  f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1",
+                  "train_size=0.6", f"data_dir={tmp_path}")  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert (
+        out.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: address=127.0.0.1:9: no Ray cluster answers there")
+    )
 
 
 def test_unwritable_storage_path(tmp_path, capsys):
@@ -96,6 +143,7 @@ def test_an_existing_experiment_is_refused_unless_resumed_or_overwritten(tmp_pat
     experiment = tmp_path / "taken"
     experiment.mkdir()
     (experiment / "qatune_config.json").write_text("{}")
+    (experiment / "tuner.pkl").write_text("")  # its trials began
     code, _out, err = main_of([f"storage_path={tmp_path}", "name=taken"], capsys)
     assert code == 2
     assert "already holds an experiment: resume=true to continue it, overwrite=true" in err
@@ -116,7 +164,43 @@ def test_a_running_experiment_is_locked(tmp_path):
         assert child.returncode != 0 and "is being run by another search (pid" in child.stderr
     with claim(tmp_path / "busy"):  # released: free again
         pass
-    assert issubclass(SearchConfigError, ValueError)
+    with pytest.raises(SearchConfigError, match="being run by another search"):
+        with claim(tmp_path / "busy"), claim(tmp_path / "busy"):
+            pass
+
+
+def test_overwrite_deletes_only_a_qatune_experiment_of_that_name(tmp_path, capsys):
+    """name= (empty) with overwrite=true once removed the whole storage_path."""
+    other = tmp_path / "other_experiment"
+    other.mkdir()
+    (other / "qatune_config.json").write_text("{}")
+    (other / "tuner.pkl").write_text("")
+    mine = tmp_path / "not_qatune"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a user's own file")
+    for name in ("", ".", "not_qatune"):
+        code, _out, err = main_of([f"storage_path={tmp_path}", f"name={name}",
+                                   "overwrite=true"], capsys)  # fmt: skip
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert "is not a qatune experiment" in err
+    assert (other / "tuner.pkl").exists() and (mine / "notes.txt").read_text()
+
+
+def test_an_experiment_stopped_before_its_trials_is_started_again(tmp_path):
+    """Only the saved settings (a signal or an error came before the trials): neither the
+    same command nor resume=true is refused, and resume starts it with those settings."""
+    from search.config import SearchConfig
+    from search.experiment import CONFIG_FILE, check_new, experiment_configs, not_started
+
+    search = SearchConfig(storage_path=str(tmp_path), name="early", num_samples=5)
+    prep = PrepConfig(categories=("all",))
+    experiment_configs(search, prep)
+    assert not_started(tmp_path / "early") and (tmp_path / "early" / CONFIG_FILE).is_file()
+    check_new(search, overwrite=False)  # the same command: reused
+    resuming = dataclasses.replace(search, resume="true", num_samples=99)
+    check_new(resuming, overwrite=False)
+    again, _prep = experiment_configs(resuming, prep)
+    assert again.num_samples == 5 and not again.resuming  # its own settings, a fresh start
 
 
 def test_training_keys_of_the_command_line_fix_every_trial(tmp_path):

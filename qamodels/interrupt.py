@@ -1,0 +1,94 @@
+"""SIGINT and SIGTERM for the command lines: the first stops the work where it can be kept,
+a second ends the process at once, without a traceback.
+
+Ctrl-C sends SIGINT; batch schedulers, Kubernetes and `timeout` send SIGTERM: both are
+handled alike. By default a signal raises `Interrupted` in the main thread; inside
+`graceful(stop)` it calls `stop()` instead, for work that stops itself cleanly (Ray Tune's
+trials: search/run.py). `qamodels.train` keeps its best epoch; `search.run` marks the
+experiment PARTIAL and prints the command that resumes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped the work (a KeyboardInterrupt: no `except Exception` swallows it);
+    `detail` says how far it had come, when known."""
+
+    def __init__(self, signum: int, detail: str = ""):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.detail = signum, detail
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.signum, 128 + self.signum)
+
+
+class SignalGuard:
+    """Installed by a command's main; `received` is the first signal, if any."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._stop: Callable[[], None] | None = None
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> SignalGuard:
+        """Call again after a library (Ray) installed handlers of its own."""
+        for signum in EXIT_CODES:
+            previous = signal.signal(signum, self._handle)
+            self._previous.setdefault(signum, previous)
+        return self
+
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[SignalGuard]:
+        """A command's main: the guard's handlers inside, the process's own afterwards (a
+        main called in-process, by tests or a notebook, leaves nothing behind)."""
+        self.received, self._previous = None, {}
+        self.install()
+        try:
+            yield self
+        finally:
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
+            self._previous = {}
+
+    def _handle(self, signum: int, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.received is not None:
+            print(f"{name} again: stopping now", file=sys.stderr, flush=True)
+            os._exit(EXIT_CODES.get(signum, 128 + signum))
+        self.received = signum
+        if self._stop is not None:
+            print(f"{name}: stopping (again to stop at once) ...", file=sys.stderr, flush=True)
+            self._stop()
+            return
+        raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def graceful(self, stop: Callable[[], None]) -> Iterator[None]:
+        """Within the block a signal calls `stop()` (which ends the work soon) instead of
+        raising; afterwards `check()` tells whether one came."""
+        self._stop = stop
+        try:
+            yield
+        finally:
+            self._stop = None
+
+    def check(self, detail: str = "") -> None:
+        if self.received is not None:
+            raise Interrupted(self.received, detail)
+
+
+GUARD = SignalGuard()  # the process's; nothing is handled until a command installs it

@@ -1,0 +1,43 @@
+"""Signals while Ray Tune runs the trials (qamodels/interrupt.py for the rest).
+
+A signal during `fit()` asks Ray Tune to stop the way its own Ctrl-C does (SIGUSR1: it saves
+the experiment state one last time and returns); then the driver marks the experiment
+PARTIAL and prints the resume command. Ray's own SIGINT handler stays off
+(TUNE_DISABLE_SIGINT_HANDLER), so it cannot outlive `fit()`; the driver installs its
+handlers again after `ray.init`, which replaces Ray's C++ handler that dumped a stack trace
+on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ray.tune import Callback
+
+from qamodels.interrupt import GUARD
+
+# Trial ids Ray Tune ended because of a signal (it marks them TERMINATED like trials that
+# ended on their own). Module state, not the callback's: Ray pickles the callback with the
+# experiment and a resumed search runs the unpickled copy.
+STOPPED_BY_SIGNAL: set[str] = set()
+
+
+class StoppedTrials(Callback):
+    """Records the trials that complete after a signal arrived."""
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        if GUARD.received is not None:
+            STOPPED_BY_SIGNAL.add(trial.trial_id)
+
+
+def stop_tune() -> None:
+    """Ray Tune's graceful stop (its SIGUSR1 handler, installed while `fit()` runs)."""
+    if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+        GUARD.check()  # fit() has not installed it yet: nothing runs, stop here
+    os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def tune_phase():
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    return GUARD.graceful(stop_tune)
