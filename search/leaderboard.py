@@ -101,7 +101,8 @@ def write_leaderboard(
     (baseline, each architecture's best and the ensemble on valid and test), trials.csv."""
     board = with_test_scores(board, final)
     board.to_csv(experiment_dir / "leaderboard.csv", index=False)
-    final.to_csv(experiment_dir / "final.csv", index=False)
+    if not partial:  # test scores exist only for a search that ended
+        final.to_csv(experiment_dir / "final.csv", index=False)
     rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
     table = markdown_table(board) if len(board) else "no results"
     epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,3 +151,26 @@ def test_train_cli_rejects_unknown_parameter_and_trains(tmp_path):
     )
     assert good.returncode == 0, good.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["params"]["hidden"] == 32
+
+
+def test_train_cli_keeps_the_finished_epochs_on_sigint(prepared_sample, tmp_path):
+    """Ctrl-C after some epochs: exit 130, the run directory holds the best of them."""
+    data_dir = Path(prepared_sample.path).parents[1]
+    run = tmp_path / "run"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "qamodels.train", f"raw_dir={SHARED_DATA}", "categories=all",
+         "valid_size=0.1", "train_size=0.6", f"data_dir={data_dir}", "arch=dan", "epochs=500",
+         "max_train_rows=300", "patience=500", "hidden=16", f"out_dir={run}",
+         f"device={test_device()}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert "parameters on" in driver.stdout.readline()  # training has begun
+    time.sleep(4)  # epochs of 300 rows take well under a second
+    driver.send_signal(signal.SIGINT)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert out.strip().splitlines()[-1] == f"run directory: {run}"
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["stopped"] == "stopped by SIGINT" and 1 <= len(summary["history"]) < 500
+    assert (run / "model.pt").is_file() and (run / "history.csv").is_file()

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from search.publish import STAGING_DIR
 from tests.conftest import REPO, SHARED_DATA
 
 MAX_EPOCHS, TRIALS = 3, 4
@@ -50,14 +52,19 @@ def snapshotted_second_checkpoint(experiment: Path) -> Path | None:
     return None
 
 
-def start_search(prepared_sample, tmp_path: Path, name: str, *keys: str):
-    """`python -m search.run` on the sample in its own session, stderr to driver.log; with
-    a short private Ray temp dir (Ray's socket paths must stay under the AF_UNIX limit)."""
+def search_args(prepared_sample, tmp_path: Path, name: str, *keys: str) -> list[str]:
+    """`python -m search.run` on the sample; `keys` last, so they win."""
     data_dir = Path(prepared_sample.path).parents[1]
-    args = [sys.executable, "-m", "search.run", *keys, "max_concurrent=1",
+    return [sys.executable, "-m", "search.run", "max_concurrent=1",
             f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6",
             f"data_dir={data_dir}", f"storage_path={tmp_path}", f"name={name}", "ray_cpus=2",
-            "embeddings=random", "pretrain=false"]  # fmt: skip
+            "embeddings=random", "pretrain=false", *keys]  # fmt: skip
+
+
+def start_search(prepared_sample, tmp_path: Path, name: str, *keys: str):
+    """The search in its own session, stderr to driver.log; with a short private Ray temp
+    dir (Ray's socket paths must stay under the AF_UNIX limit)."""
+    args = search_args(prepared_sample, tmp_path, name, *keys)
     ray_tmp = tempfile.mkdtemp(prefix="qr", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
     driver = subprocess.Popen(
@@ -123,24 +130,118 @@ def test_killed_search_resumes(prepared_sample, tmp_path):
         assert epochs == list(range(1, MAX_EPOCHS + 1)), f"{progress.parent.name}: {epochs}"
 
 
-def test_interrupted_search_says_so_and_writes_nothing_final(prepared_sample, tmp_path):
-    """Ctrl-C: a non-zero exit, a message that says how to resume, a PARTIAL leaderboard."""
-    keys = ["arch=dan", "num_samples=6", "max_epochs=2", "max_train_rows=2000"]
-    driver, _env, ray_tmp = start_search(prepared_sample, tmp_path, "stopped", *keys)
-    experiment = tmp_path / "stopped"
-    log = tmp_path / "driver.log"
+def signal_when(driver, ready, signals: list[int], log: Path, timeout: float = 300) -> int:
+    """Send `signals` (0.3 s apart) once `ready()` holds; the driver's exit code."""
+    deadline = time.time() + timeout
+    while not ready():
+        assert driver.poll() is None, f"ended before the signal:\n{log.read_text()[-2000:]}"
+        assert time.time() < deadline, "never ready"
+        time.sleep(0.02)
+    for signum in signals:
+        driver.send_signal(signum)
+        time.sleep(0.3)
+    return driver.wait(timeout=120)
+
+
+def assert_stopped_truthfully(log: Path, experiment: Path, signum: int, code: int) -> None:
+    """Exit 128 + signal, one line saying so, the resume command last, no traceback or stack
+    dump, and nothing final published."""
+    assert code == 128 + signum, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text and "SIGTERM received" not in text, text[-3000:]
+    lines = text.strip().splitlines()
+    assert lines[-1] == f"resume: python -m search.run resume={experiment}"
+    assert lines[-2].startswith(f"stopped by {signal.Signals(signum).name}")
+    assert (experiment / "PARTIAL").is_file()
+    for final in ("best_model", "best_ensemble", "report.md", "final.csv"):
+        assert not (experiment / final).exists(), final
+
+
+def resume(experiment: Path, env: dict) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "search.run", f"resume={experiment}",
+                           "ray_cpus=2"], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=400)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def assert_complete(experiment: Path, trials: int) -> None:
+    """Every trial listed once, no directory left from before a signal, nothing partial."""
+    listed = pd.read_csv(experiment / "trials.csv")
+    assert len(listed) == trials and (listed["status"] == "ok").all()
+    on_disk = {p.parent.name for p in experiment.glob("*_*/params.json")}
+    named = {f"{a}_{t}" for a, t in zip(listed["arch"], listed["trial"], strict=True)}
+    assert on_disk == named, "orphan trial directories"
+    assert not (experiment / "PARTIAL").exists() and (experiment / "best_model").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("signals", "keys"),
+    [
+        ([signal.SIGINT], ["num_samples=6", "max_epochs=2"]),
+        # every trial already created (Tune once counted the ones it stopped as ended)
+        ([signal.SIGTERM], ["num_samples=2", "max_concurrent=2", "max_epochs=6"]),
+        ([signal.SIGINT, signal.SIGINT], ["num_samples=6", "max_epochs=2"]),  # at once
+    ],
+)
+def test_a_signal_while_trials_run_stops_the_search_truthfully(
+    prepared_sample, tmp_path, signals, keys
+):
+    keys = ["arch=dan", "max_train_rows=2000", "trial_scheduler=none", *keys]
+    driver, env, ray_tmp = start_search(prepared_sample, tmp_path, "stopped", *keys)
+    experiment, log = tmp_path / "stopped", tmp_path / "driver.log"
     try:
-        deadline = time.time() + 300
-        while not list(experiment.glob("*_*/progress.csv")) and time.time() < deadline:
-            assert driver.poll() is None, log.read_text()[-2000:]
-            time.sleep(0.2)
-        driver.send_signal(signal.SIGINT)
-        code = driver.wait(timeout=120)
+        trial_started = lambda: bool(list(experiment.glob("*_*/progress.csv")))  # noqa: E731
+        code = signal_when(driver, trial_started, signals, log)
     finally:
         kill_session(driver.pid)
+    if len(signals) == 2:  # the second one: at once, one line, no traceback
+        assert code == 130 and "SIGINT again: stopping now" in log.read_text()
+        assert "Traceback" not in log.read_text()
         shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert code != 0
-    last = log.read_text().strip().splitlines()[-1]
-    assert "search interrupted after" in last and f"resume={experiment}" in last
+        return
+    assert_stopped_truthfully(log, experiment, signals[0], code)
     assert "PARTIAL" in (experiment / "leaderboard.md").read_text()
-    assert (experiment / "PARTIAL").is_file() and not (experiment / "best_model").exists()
+    if signals == [signal.SIGTERM]:
+        resume(experiment, env)
+        assert_complete(experiment, trials=2)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_a_signal_before_the_trials_leaves_a_directory_the_same_command_reuses(
+    prepared_sample, tmp_path
+):
+    """SIGINT while the data is prepared (a fresh data_dir): then the same command starts."""
+    keys = ["arch=dan", "num_samples=1", "max_epochs=1", "grace_period=1", "max_train_rows=500",
+            f"data_dir={tmp_path / 'data'}", "baseline=false"]  # fmt: skip
+    driver, env, ray_tmp = start_search(prepared_sample, tmp_path, "early", *keys)
+    experiment, log = tmp_path / "early", tmp_path / "driver.log"
+    try:
+        configured = (experiment / "qatune_config.json").is_file
+        code = signal_when(driver, configured, [signal.SIGINT], log)
+    finally:
+        kill_session(driver.pid)
+    assert_stopped_truthfully(log, experiment, signal.SIGINT, code)
+    again = subprocess.run(search_args(prepared_sample, tmp_path, "early", *keys), cwd=REPO,
+                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert_complete(experiment, trials=1)
+
+
+def test_a_signal_in_the_final_phase_publishes_nothing_and_resume_finishes(
+    prepared_sample, tmp_path
+):
+    keys = ["arch=dan", "num_samples=2", "max_epochs=1", "grace_period=1",
+            "max_train_rows=500"]  # fmt: skip
+    driver, env, ray_tmp = start_search(prepared_sample, tmp_path, "ending", *keys)
+    experiment, log = tmp_path / "ending", tmp_path / "driver.log"
+    try:
+        code = signal_when(driver, (experiment / STAGING_DIR).is_dir, [signal.SIGINT], log)
+    finally:
+        kill_session(driver.pid)
+    assert_stopped_truthfully(log, experiment, signal.SIGINT, code)
+    resume(experiment, env)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert_complete(experiment, trials=2)
+    assert not (experiment / STAGING_DIR).exists()
