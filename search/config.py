@@ -166,8 +166,28 @@ def parse_gpus_per_trial(value: str) -> float | None:
     return share
 
 
+# Training keys a search sets per trial itself: given on a search's command line they would
+# be ignored, so they are refused with the key that does the job.
+PER_TRIAL_KEYS = {
+    "epochs": "max_epochs=",
+    "device": "gpus_per_trial= (each trial's device follows its GPU share)",
+    "out_dir": "storage_path= and name=",
+    "progress": "nothing: trials draw no progress bars",
+}
+
+
+def refuse_per_trial_keys(train: TrainConfig) -> None:
+    default = TrainConfig()
+    for key, instead in PER_TRIAL_KEYS.items():
+        if getattr(train, key) != getattr(default, key):
+            raise SearchConfigError(
+                f"{key}={getattr(train, key)}: a search sets this per trial; use {instead}"
+            )
+
+
 def validate(config: SearchConfig, gpus_available: int) -> None:
     """One-line errors that say what to do; raised before Ray or any trial starts."""
+    refuse_per_trial_keys(config.train)
     name = config.name
     if not name or name in (".", "..") or "/" in name or "\\" in name or name != name.strip():
         raise SearchConfigError(

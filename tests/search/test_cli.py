@@ -54,6 +54,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["max_epochs=1"], "max_epochs=1 is below grace_period=2 (the epochs ASHA grants"),
         (["gpus_per_trial=half"], "gpus_per_trial=half: use auto, 0 (CPUs only) or a share"),
         (["cpus_per_trial=100"], "cpus_per_trial=100 but the Ray cluster has 2 CPUs"),
+        (["epochs=5"], "epochs=5: a search sets this per trial; use max_epochs="),
+        (["device=cuda:1"], "device=cuda:1: a search sets this per trial; use gpus_per_trial="),
+        (["out_dir=/tmp/x"], "out_dir=/tmp/x: a search sets this per trial; use storage_path="),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys, local_ray, prepared_sample):
