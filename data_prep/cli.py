@@ -11,6 +11,7 @@ keys; a bad value names the key and what it takes. All errors are one line (Conf
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import types
 import typing
@@ -127,7 +128,7 @@ def parse_overrides(cls: type[T], args: typing.Sequence[str], base: T | None = N
         key, raw = arg.split("=", 1)
         key = key.strip().lstrip("-").replace("-", "_")
         if key not in hints or key not in names:
-            raise ConfigError(f"unknown key {key!r}; valid keys: {', '.join(names)}")
+            raise ConfigError(f"unknown key {key!r}; {suggest(key, names)}")
         values[key] = _convert(key, raw.strip(), hints[key])
     start = base if base is not None else cls()
     return check_fields(dataclasses.replace(start, **values))  # type: ignore[type-var]
@@ -165,6 +166,13 @@ def as_dict(config: Any) -> dict[str, Any]:
     }
 
 
+def suggest(key: str, names: typing.Sequence[str]) -> str:
+    """'did you mean ...?' for the nearest keys, then every valid key (--help has them all)."""
+    near = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(near)}? " if near else ""
+    return f"{hint}valid keys: {', '.join(names)}"
+
+
 def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = False) -> tuple:
     """Route each `key=value` to the first config class that has the key; one instance each.
     An unknown key is an error that lists the keys of every class, unless `rest`: then the
@@ -180,8 +188,8 @@ def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = Fal
         elif rest:
             unrouted.append(arg)
         else:
-            valid = ", ".join(k for keys in names for k in keys)
-            raise ConfigError(f"unknown key or not key=value: {arg!r}; valid keys: {valid}")
+            valid = suggest(key, [k for keys in names for k in keys])
+            raise ConfigError(f"unknown key or not key=value: {arg!r}; {valid}")
     configs = tuple(parse_overrides(c, a) for c, a in zip(classes, routed, strict=True))
     return (*configs, unrouted) if rest else configs
 

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 2: a held-out test split
 
 
+UNK_WARNING = 0.5  # a valid split mostly unknown to the vocabulary is not text (e.g. ids)
+
+
 def source_files(config: PrepConfig) -> list[Path]:
     test = [Path(config.test_source).expanduser().absolute()] if config.test_source else []
     if config.source:
@@ -133,6 +136,13 @@ def prepare(config: PrepConfig) -> Path:
     for name, frame in parts.items():
         columns[name], encoded = _encode_split(frame, tokens[name], vocab, max_len, label_index)
         unk[name] = encoded.unk_tokens / max(1, encoded.total_tokens)
+    if unk.get("valid", 0) > UNK_WARNING:
+        column = f"text_column={config.text_column}" if config.source else "the questions"
+        log.warning(
+            "%.0f%% of the valid split's tokens are not in the vocabulary built from train: "
+            "%s may hold ids or numbers rather than text; check text_column=",
+            100 * unk["valid"], column,
+        )  # fmt: skip
     # The language model also reads the unlabeled answers: their own ids, same vocabulary.
     answer_tokens = tok.tokenize_all(parts["unlabeled"]["answer"], "answers")
     answer_len = np.array([len(t) for t in answer_tokens] or [1])

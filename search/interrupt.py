@@ -10,8 +10,11 @@ on SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import signal
+from collections.abc import Iterator
 
 from ray.tune import Callback
 
@@ -38,6 +41,21 @@ def stop_tune() -> None:
     os.kill(os.getpid(), signal.SIGUSR1)
 
 
-def tune_phase():
+class _NoRestoreAdvice(logging.Filter):
+    """Ray Tune's `Tuner.restore(path=..., trainable=...)` advice after a stop: the driver
+    prints the command a user runs instead (`python -m search.run resume=...`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tuner.restore(" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def tune_phase() -> Iterator[None]:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    return GUARD.graceful(stop_tune)
+    tune_logger, advice = logging.getLogger("ray.tune.tune"), _NoRestoreAdvice()
+    tune_logger.addFilter(advice)
+    try:
+        with GUARD.graceful(stop_tune):
+            yield
+    finally:
+        tune_logger.removeFilter(advice)

@@ -71,13 +71,24 @@ def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    def cell(value) -> str:
+    # Epochs and counts in a column that also holds NaN arrive as floats: print them whole.
+    whole = [
+        pd.api.types.is_float_dtype(frame[c]) and frame[c].dropna().map(float.is_integer).all()
+        and (frame[c].dropna() > 1).any()
+        for c in frame.columns
+    ]  # fmt: skip
+
+    def cell(value, integer: bool) -> str:
         if isinstance(value, float):
+            if integer and value.is_integer():
+                return f"{value:.0f}"
             return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
         return str(value)
 
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + " --- |" * len(frame.columns)]  # fmt: skip
+    lines += ["| " + " | ".join(cell(v, w) for v, w in zip(row, whole, strict=True)) + " |"
+              for row in frame.itertuples(False)]  # fmt: skip
     return "\n".join(lines)
 
 

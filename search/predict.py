@@ -117,6 +117,7 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor | Ensembl
 class PredictConfig:
     model: str = arg("", "an exported best_model/ or best_ensemble/ directory (required)")
     file: str = arg("", "a text file of questions, one a line (instead of questions as arguments)")
+    encoding: str = arg("utf-8", "text encoding of file= (e.g. latin-1)")
     batch_size: int = arg(512, "questions classified at once", min=1)
     top: int = arg(3, "classes shown per question", min=1)
     device: str = arg("cpu", "cpu, cuda or cuda:N")
@@ -154,6 +155,20 @@ def warn_unknown(predictor: Predictor | EnsemblePredictor, questions: list[str])
         print(f"warning: no known word in {question!r}: the answer is a guess", file=sys.stderr)
 
 
+def read_questions(path: Path, encoding: str) -> list[str]:
+    """The file's non-empty lines; a one-line error for a missing or undecodable file."""
+    try:
+        text = path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise ConfigError(f"file={path}: no such file") from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"file={path}, line {line}: not {encoding} text; add encoding= (e.g. latin-1)"
+        ) from None
+    return [line for line in text.splitlines() if line.strip()]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -163,8 +178,12 @@ def main(argv: list[str]) -> int:
         config, questions = parse_args(argv)
         predictor = load_predictor(config.model, config.device)
         if config.file:
-            text = Path(config.file).expanduser().read_text(encoding="utf-8")
-            questions = [line for line in text.splitlines() if line.strip()]
+            questions = read_questions(Path(config.file).expanduser(), config.encoding)
+        if not [q for q in questions if q.strip()]:
+            raise ConfigError(
+                f"{config.file or 'the questions'}: nothing to predict (empty); give questions "
+                "as arguments or a file= with one question a line"
+            )
     except QatuneError as err:
         return fail(err)
     warn_unknown(predictor, questions)

@@ -10,6 +10,7 @@ the scheduler stopped is PRUNED, with its per-epoch values as intermediate value
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import optuna
@@ -73,14 +74,19 @@ def startup_trials(num_samples: int, archs: Sequence[str]) -> int:
 def make_searcher(search: SearchConfig, gpu: bool = False) -> PrunedAwareOptunaSearch:
     """TPE (or random) over the search's space; `gpu`: the GPU's batch sizes (spaces.py)."""
     archs, modes = search.archs, search.embedding_modes()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
     if search.searcher == "optuna":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
-            seed=search.seed,
-            n_startup_trials=startup_trials(search.num_samples, archs),
-            multivariate=True,
-            group=True,  # conditional spaces: one model per architecture's parameter group
-            constant_liar=True,  # concurrent trials: running ones count as bad, not unknown
-        )
+        # multivariate, group and constant_liar are chosen on purpose: Optuna's warning that
+        # they are experimental tells a user nothing to act on.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+                seed=search.seed,
+                n_startup_trials=startup_trials(search.num_samples, archs),
+                multivariate=True,
+                group=True,  # conditional spaces: one model per architecture's parameter group
+                constant_liar=True,  # concurrent trials: running ones count as bad, not unknown
+            )
     else:
         sampler = optuna.samplers.RandomSampler(seed=search.seed)
     fixed = fixed_training(search.train)

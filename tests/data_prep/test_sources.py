@@ -93,3 +93,15 @@ def test_strict_is_part_of_the_cache_key(shared_data, tmp_path):
     loose = sample_config(tmp_path, categories=("appliances", "video games"))
     strict = sample_config(tmp_path, categories=("appliances", "video games"), strict=True)
     assert prepare(loose) != prepare(strict)
+
+
+def test_a_column_of_numbers_is_prepared_with_a_warning(tmp_path, caplog):
+    """Ids instead of text: valid is almost all UNK, which a user should hear about."""
+    numbers = topics(200).assign(text=[str(10**9 + 7919 * i) for i in range(200)])
+    numbers.to_csv(tmp_path / "ids.csv", index=False)
+    topics(200).to_csv(tmp_path / "words.csv", index=False)
+    for name, warned in (("ids.csv", True), ("words.csv", False)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            prepare(PrepConfig(source=str(tmp_path / name), data_dir=str(tmp_path / name[:3])))
+        assert ("may hold ids or numbers rather than text" in caplog.text) == warned, name

@@ -38,7 +38,10 @@ def run(main, args: list[str], capsys) -> tuple[int, str, str]:
         (["model={model}", "device=cuda", "q?"], "device=cuda: no CUDA device here"),
         (["model={model}"], "give questions as arguments or file="),
         (["q?"], "model= is required"),
-        (["model={model}", "topp=3", "q?"], "unknown key 'topp'; valid keys: model, file"),
+        (["model={model}", "topp=3", "q?"], "unknown key 'topp'; did you mean top? valid keys"),
+        (["model={model}", "file={tmp}/empty.txt"], "empty.txt: nothing to predict (empty)"),
+        (["model={model}", "  "], "the questions: nothing to predict (empty)"),
+        (["model={model}", "file={tmp}/latin1.txt"], "latin1.txt, line 2: not utf-8 text; add"),
     ],
 )
 def test_predict_bad_input_is_one_line(args, message, model_dir, tmp_path, capsys):
@@ -47,6 +50,8 @@ def test_predict_bad_input_is_one_line(args, message, model_dir, tmp_path, capsy
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "model.pt").write_bytes((model_dir / "model.pt").read_bytes()[:1000])
+    (tmp_path / "empty.txt").write_text("\n \n")
+    (tmp_path / "latin1.txt").write_bytes("fits a civic?\ncaf\u00e9 grinder?\n".encode("latin-1"))
     args = [a.format(tmp=tmp_path, corrupt=corrupt, model=model_dir) for a in args]
     code, _out, err = run(predict.main, args, capsys)
     assert code == 2
