@@ -16,17 +16,20 @@ from data_prep.cli import arg
 _LOCATION_FIELDS = {"data_dir", "raw_dir", "base_url", "retries", "backoff", "timeout"}
 
 
-# Split sizes of 0 mean these: counts for the full Amazon QA data, fractions for your own file.
+# Split sizes of 0 mean these: counts for the full Amazon QA data, fractions for your own
+# file, where train_size=0 takes every row not in valid or test (a user's labels all train;
+# an unlabeled share only when train_size= asks for less).
 AMAZON_SIZES = {"valid_size": 50_000, "train_size": 250_000}
-SOURCE_SIZES = {"valid_size": 0.1, "train_size": 0.7}
+SOURCE_SIZES = {"valid_size": 0.1, "train_size": 0.8}
 SIZE_HELP = (
     "; a count, or a fraction of all rows when below 1; "
-    "0: {amazon:,} for Amazon QA, {own} of the rows with source="
+    "0: {amazon:,} for Amazon QA, {own} with source="
 )
+SOURCE_HELP = {"valid_size": "0.1 of the rows", "train_size": "every row not in valid or test"}
 
 
 def _size(name: str, what: str) -> float:
-    help_ = what + SIZE_HELP.format(amazon=AMAZON_SIZES[name], own=SOURCE_SIZES[name])
+    help_ = what + SIZE_HELP.format(amazon=AMAZON_SIZES[name], own=SOURCE_HELP[name])
     return arg(0.0, help_, min=0)
 
 

@@ -49,6 +49,8 @@ def split(
     if test_rows is not None:
         asked["test"] = 0
     sizes = {name: resolve_size(size, total, f"{name}_size") for name, size in asked.items()}
+    if config.source and not config.train_size:  # a user's labels: every one trains
+        sizes["train"] = max(0, total - sizes["valid"] - sizes["test"])
     if sum(sizes.values()) > total:
         counts = " + ".join(str(n) for n in sizes.values())
         raise SplitError(

@@ -61,11 +61,14 @@ def test_rows_without_label_or_text_are_dropped_and_counted(tmp_path, caplog):
     assert "dropped 4 rows with an empty label and 2 with an empty text" in caplog.text
 
 
-def test_own_file_defaults_to_fractions(tmp_path):
+def test_own_file_defaults_to_fractions_and_every_label_trains(tmp_path):
     path = tmp_path / "mine.csv"
     topics(200).to_csv(path, index=False)
     data = prepared_data(PrepConfig(source=str(path), data_dir=str(tmp_path)))
-    assert (len(data.valid), len(data.test), len(data.train)) == (20, 20, 140)
+    assert (len(data.valid), len(data.test), len(data.train)) == (20, 20, 160)
+    assert len(data.unlabeled) == 0
+    asked = prepared_data(PrepConfig(source=str(path), data_dir=str(tmp_path), train_size=0.5))
+    assert (len(asked.train), len(asked.unlabeled)) == (100, 60)  # less, when asked
 
 
 def test_raw_dir_typo_is_an_error_not_a_download(tmp_path):
