@@ -31,7 +31,7 @@ class PackingConfig:
 
 
 def keys(config) -> list[str]:
-    return [f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+    return [f"{k}={','.join(map(str, v)) if isinstance(v, tuple | list) else v}"
             for k, v in as_dict(config).items()]  # fmt: skip
 
 

@@ -220,10 +220,10 @@ TRANSFER = {"arch": "bilstm", "train/embedding": "lm_finetune", "bilstm/pooling"
             "train/lr_decay": 1.0, "train/gradual_unfreeze": False, **RECIPE_TRAINING}  # fmt: skip
 
 
-def on_gpu(point: dict[str, Any]) -> dict[str, Any]:
-    """A recipe at the GPU's batch size, its learning rate scaled to it (scaled_lr)."""
-    ratio = scaled_lr(1.0, GPU_RECIPE_BATCH) / scaled_lr(1.0, point["train/batch_size"])
-    return {**point, "train/batch_size": GPU_RECIPE_BATCH, "train/lr": point["train/lr"] * ratio}
+def at_batch(point: dict[str, Any], batch_size: int) -> dict[str, Any]:
+    """A recipe at another batch size, its learning rate scaled to it (scaled_lr)."""
+    ratio = scaled_lr(1.0, batch_size) / scaled_lr(1.0, point["train/batch_size"])
+    return {**point, "train/batch_size": batch_size, "train/lr": point["train/lr"] * ratio}
 
 
 def recipes(
@@ -233,15 +233,17 @@ def recipes(
     fixed: Mapping[str, Any] = {},
 ) -> list[dict[str, Any]]:
     """The recipe of each searched architecture, as a first point of the search; and the
-    transfer recipe where a pretrained BiLSTM encoder is offered. On a GPU at its batch;
-    without the training keys the search fixes."""
+    transfer recipe where a pretrained BiLSTM encoder is offered. At the batch the search
+    fixes, else on a GPU at GPU_RECIPE_BATCH, the rate scaled to it; without the training
+    keys the search fixes."""
     points = [
         {"arch": a, **RECIPE_TRAINING, **recipe_embedding(a, embeddings), **RECIPES[a]}
         for a in archs
     ]
     if "bilstm" in archs and "lm_finetune" in embeddings:
         points.append(TRANSFER)
-    points = [on_gpu(p) for p in points] if gpu else points
+    batch = fixed.get("batch_size") or (GPU_RECIPE_BATCH if gpu else None)
+    points = [at_batch(p, batch) for p in points] if batch else points
     return [{k: v for k, v in p.items() if k.removeprefix("train/") not in fixed} for p in points]
 
 

@@ -35,6 +35,7 @@ from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
 from qamodels.interrupt import GUARD, Interrupted
+from qamodels.spaces import fixed_training
 from search.baseline import baseline_result, cancel_baseline, start_baseline
 from search.cluster import check_shared_storage, connect
 from search.config import (
@@ -101,13 +102,11 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
         if search.trial_scheduler == "asha"
         else FIFOScheduler()
     )
+    fixed = fixed_training(search.train)  # not in a trial's config: not a column
+    columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
+               "train/embedding": "embedding"}  # fmt: skip
     reporter = tune.CLIReporter(
-        parameter_columns={
-            "arch": "arch",
-            "train/lr": "lr",
-            "train/batch_size": "batch",
-            "train/embedding": "embedding",
-        },
+        parameter_columns={k: v for k, v in columns.items() if k[6:] not in fixed},
         metric_columns={
             "epoch": "epoch",
             search.metric: search.metric,

@@ -30,9 +30,11 @@ class PrunedAwareOptunaSearch(OptunaSearch):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._best_values: dict[str, float] = {}
+        self._reported: dict[str, set[int]] = {}  # the steps Optuna was told, per trial
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         super().on_trial_result(trial_id, result)
+        self._reported.setdefault(trial_id, set()).add(result.get(TRAINING_ITERATION))
         self._keep_best(trial_id, result)
 
     def _keep_best(self, trial_id: str, result: dict) -> None:
@@ -46,9 +48,12 @@ class PrunedAwareOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
         trial = self._ot_trials[trial_id]
-        if result and not error and result.get(self.metric) is not None:
-            # Ray hands the result that ended a trial to on_trial_complete only: record it.
-            trial.report(result[self.metric], result[TRAINING_ITERATION])
+        step = (result or {}).get(TRAINING_ITERATION)
+        reported = self._reported.pop(trial_id, set())
+        if result and not error and result.get(self.metric) is not None and step not in reported:
+            # Ray may hand the result that ended a trial to on_trial_complete only: record it
+            # (once: Optuna refuses a step twice).
+            trial.report(result[self.metric], step)
             self._keep_best(trial_id, result)
         best = self._best_values.pop(trial_id, None)
         if error or best is None:

@@ -38,6 +38,7 @@ def unflatten(params: dict) -> dict:
 
 def test_samples_hold_only_their_architecture_and_all_build():
     space = define_space(list(ARCHITECTURES), ["random", "frozen", "finetune"])
+    torch.manual_seed(0)  # the told values: a fixed run, not one that may skip an arch
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
     seen = set()
     ids = torch.randint(2, 50, (3, 9))

@@ -4,11 +4,12 @@ real search on a local Ray that has a GPU resource (scheduled on this CPU-only m
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
 from qamodels.config import TrainConfig
-from qamodels.spaces import GPU_BATCHES
+from qamodels.spaces import LR_RANGE, REFERENCE_BATCH
 from search.config import SearchConfig, SearchConfigError
 from search.resources import CPU_CONCURRENT, GPU_SHARE, place
 
@@ -62,8 +63,9 @@ def test_impossible_placements_are_refused_before_any_trial(keys, cluster, messa
 
 def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp_path):
     """The local Ray has one GPU resource (tests/search/conftest.py): `auto` gives each DAN
-    trial a quarter of it and the GPU's batch sizes; with no CUDA here, the trials train on
-    the CPU, which checks the resource logic, not the card."""
+    trial a quarter of it and the GPU space (here with the batch size fixed for the search,
+    so only the rate is searched, scaled to that batch); with no CUDA here, the trials train
+    on the CPU, which checks the resource logic, not the card."""
     from search.run import run_search
 
     config = SearchConfig(
@@ -71,7 +73,7 @@ def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp
         num_samples=3,
         max_epochs=1,
         grace_period=1,
-        train=TrainConfig(max_train_rows=600, seed=1),
+        train=TrainConfig(max_train_rows=600, seed=1, batch_size=1024),
         storage_path=str(tmp_path),
         name="gpu_shares",
         embeddings=("random",),
@@ -80,8 +82,10 @@ def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp
     )
     results, _board = run_search(config, prepared_sample)
     assert len(results) == 3 and not results.errors
+    scale = math.sqrt(1024 / REFERENCE_BATCH)
     for result in results:
-        assert result.config["train"]["batch_size"] in GPU_BATCHES
+        assert "batch_size" not in result.config["train"]  # fixed, not searched
+        assert LR_RANGE[0] * scale * 0.999 <= result.config["train"]["lr"] <= LR_RANGE[1] * scale
         assert result.metrics["resources"] == {"CPU": 1.0, "GPU": GPU_SHARE["dan"]}
     cpu_only = dataclasses.replace(config, gpus_per_trial="0")
     assert not place(cpu_only, local_ray.cluster_resources()).on_gpu
