@@ -24,6 +24,11 @@ class SplitError(DataError):
     pass
 
 
+def more_rows(config: PrepConfig) -> str:
+    """Advice that fits where the rows come from."""
+    return "add rows to the source= file" if config.source else "add categories=/files"
+
+
 def resolve_size(size: float, total: int, name: str) -> int:
     if size < 0 or (size >= 1 and size != int(size)):
         raise SplitError(f"{name}={size:g}: must be a whole count >= 1 or a fraction in (0, 1)")
@@ -57,7 +62,7 @@ def split(
             f"valid_size={asked['valid']:g}, test_size={asked['test']:g} and "
             f"train_size={asked['train']:g} ask for {counts} = {sum(sizes.values())} rows, "
             f"but only {total} rows remain after filtering. Ask for fewer rows or fractions "
-            "(e.g. valid_size=0.1 test_size=0.1 train_size=0.6), or add categories/files; "
+            f"(e.g. valid_size=0.1 test_size=0.1 train_size=0.6), or {more_rows(config)}; "
             "sizes are never shrunk silently."
         )
     if sizes["valid"] < 1 or sizes["train"] < 1 or (test_rows is None and sizes["test"] < 1):

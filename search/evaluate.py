@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,15 @@ def evaluate(config: EvaluateConfig) -> dict:
     predictor = load_predictor(config.model)
     prep = PrepConfig(source=config.source, text_column=config.text_column,
                       label_column=config.label_column, encoding=config.encoding)  # fmt: skip
+    out = Path(config.out or Path(config.model).expanduser() / "evaluation").expanduser()
+    try:  # before the predictions: an unwritable out= is found at once
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as err:
+        raise ConfigError(f"out={out}: not a writable directory ({err.strerror})") from None
     rows = read_source(prep, config.source)
+    if rows.empty:
+        raise ConfigError(f"{config.source}: no labeled rows to evaluate (only a header?)")
     unknown = sorted(set(rows["category"]) - set(predictor.labels))
     if unknown:
         raise ConfigError(
@@ -63,8 +72,6 @@ def evaluate(config: EvaluateConfig) -> dict:
         truth.numpy(), predicted.numpy(), labels=range(len(predictor.labels)),
         target_names=predictor.labels, output_dict=True, zero_division=0,
     )  # fmt: skip
-    out = Path(config.out or Path(config.model).expanduser() / "evaluation").expanduser()
-    out.mkdir(parents=True, exist_ok=True)
     figure = plots.confusion_figure(confusion.numpy(), predictor.labels, Path(config.source).name)
     plots.save_figure(figure, out / "confusion.png")
     (out / "evaluation.json").write_text(json.dumps(found, indent=1))

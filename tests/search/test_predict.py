@@ -85,3 +85,11 @@ def test_evaluate_scores_an_own_labeled_file(model_dir, prepared_sample, tmp_pat
     pd.DataFrame({"question": texts[:5], "topic": ["toys"] * 5}).to_csv(source, index=False)
     code, _out, err = run(evaluate.main, args, capsys)
     assert code == 2 and "labels ['toys'] are not classes of the model" in err
+    (tmp_path / "header.csv").write_text("question,topic\n")
+    (tmp_path / "a_file").write_text("")
+    for bad, message in (
+        ([f"source={tmp_path / 'header.csv'}"], "header.csv: no labeled rows to evaluate"),
+        ([f"out={tmp_path / 'a_file' / 'eval'}"], "not a writable directory"),
+    ):
+        code, _out, err = run(evaluate.main, args + bad, capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
