@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from ray.tune import CLIReporter
 
 from data_prep import PreparedData, PrepConfig, prepared_data
 from data_prep.cli import fail, help_text, split_overrides
@@ -67,6 +68,15 @@ from search.tensorboard import write_experiment
 from search.trainable import TRANSFERRED, real_config, run_trial, trial_dirname
 
 
+class ProgressTable(CLIReporter):
+    """Ray's progress table without its 'Result logdir:' line, which names a Ray temp
+    directory, not the experiment directory the driver names at the end."""
+
+    def _print(self, msg: str) -> None:
+        lines = msg.splitlines()
+        super()._print("\n".join(x for x in lines if not x.startswith("Result logdir:")))
+
+
 def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -105,7 +115,7 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     fixed = fixed_training(search.train)  # not in a trial's config: not a column
     columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
                "train/embedding": "embedding"}  # fmt: skip
-    reporter = tune.CLIReporter(
+    reporter = ProgressTable(
         parameter_columns={k: v for k, v in columns.items() if k[6:] not in fixed},
         metric_columns={
             "epoch": "epoch",

@@ -61,7 +61,7 @@ def test_impossible_placements_are_refused_before_any_trial(keys, cluster, messa
         place(SearchConfig(**keys), cluster)
 
 
-def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp_path):
+def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp_path, capsys):
     """The local Ray has one GPU resource (tests/search/conftest.py): `auto` gives each DAN
     trial a quarter of it and the GPU space (here with the batch size fixed for the search,
     so only the rate is searched, scaled to that batch); with no CUDA here, the trials train
@@ -82,6 +82,8 @@ def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp
     )
     results, _board = run_search(config, prepared_sample)
     assert len(results) == 3 and not results.errors
+    out = capsys.readouterr().out
+    assert "trials run on GPUs" in out and "Result logdir" not in out  # the console's lines
     scale = math.sqrt(1024 / REFERENCE_BATCH)
     for result in results:
         assert "batch_size" not in result.config["train"]  # fixed, not searched
