@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from data_prep.atomic import atomic_path, write_text
 from data_prep.errors import DataError
 from data_prep.store import PreparedData
 
@@ -125,13 +125,8 @@ def load_embeddings(data: PreparedData, vectors: str) -> Embeddings:
         return Embeddings(np.load(matrix_path), json.loads(info_path.read_text())["coverage"])
     built = build_matrix(data.vocab, vectors, token_counts(data))
     cache.mkdir(exist_ok=True)
-    # Unique temporary names, renamed into place: concurrent builders never see half a file.
-    tmp_matrix, tmp_info = (
-        cache / f"{name}.{os.getpid()}.tmp.npy",
-        cache / f"{name}.{os.getpid()}.tmp",
-    )
-    np.save(tmp_matrix, built.matrix)
-    tmp_info.write_text(json.dumps({"vectors": vectors, "coverage": built.coverage}))
-    tmp_matrix.replace(matrix_path)
-    tmp_info.replace(info_path)
+    # Concurrent builders never see half a file; the info (checked with it) comes last.
+    with atomic_path(matrix_path) as tmp_matrix, open(tmp_matrix, "wb") as f:
+        np.save(f, built.matrix)
+    write_text(info_path, json.dumps({"vectors": vectors, "coverage": built.coverage}))
     return built

@@ -13,7 +13,6 @@ Each stage runs one slanted triangular cycle (linear warm-up, linear decay) of A
 from __future__ import annotations
 
 import math
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from data_prep.atomic import atomic_path
 from data_prep.cli import ConfigError, arg
 from data_prep.store import PreparedData
 from data_prep.tokenize import encode_texts
@@ -184,10 +184,8 @@ def fit_language_model(
 def save_atomic(checkpoint: dict, out: Path) -> None:
     """Written beside, then renamed: an interrupted run never leaves a half checkpoint that a
     later search would take for a finished one."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    torch.save(checkpoint, partial)
-    os.replace(partial, out)
+    with atomic_path(out) as partial:
+        torch.save(checkpoint, partial)
 
 
 def load_lm(path: str, vocab: list[str]) -> dict:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from data_prep.atomic import atomic_path, write_text
 from data_prep.store import PreparedData, Split
 from qamodels import plots
 from qamodels.batches import DeviceSplit, iterate
@@ -279,17 +280,18 @@ class Trainer:
         iteration_loss.csv; and the PNG plots unless `plot=False` (a search draws them once,
         for the model it exports: plots.plot_run)."""
         run_dir.mkdir(parents=True, exist_ok=True)
-        save_model(
-            run_dir / MODEL_FILE,
-            self.model,
-            self.config.arch,
-            self.params,
-            asdict(self.config),
-            self.data.vocab,
-            self.data.labels,
-            self.data.max_length,
-            result.best,
-        )
+        with atomic_path(run_dir / MODEL_FILE) as model_file:  # read by exports meanwhile
+            save_model(
+                model_file,
+                self.model,
+                self.config.arch,
+                self.params,
+                asdict(self.config),
+                self.data.vocab,
+                self.data.labels,
+                self.data.max_length,
+                result.best,
+            )
         confusion = None if self.best_confusion is None else self.best_confusion.tolist()
         summary = {
             "best": result.best,
@@ -300,7 +302,7 @@ class Trainer:
             "confusion": confusion,
             "history": result.history,
         }
-        (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
+        write_text(run_dir / "metrics.json", json.dumps(summary, indent=1, default=str))
         np.savetxt(run_dir / "iteration_loss.csv", np.array(self.iteration_loss), fmt="%.6f")
         result.run_dir = run_dir
         if result.history:
