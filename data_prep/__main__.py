@@ -11,11 +11,10 @@ r"""Command line of data_prep: `python -m data_prep <step> key=value ...`.
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass
 
-from data_prep.cli import ConfigError, arg, fail, help_text, parse_overrides
+from data_prep.cli import ConfigError, arg, configure_logging, fail, help_text, parse_overrides
 from data_prep.config import PrepConfig
 from data_prep.errors import QatuneError
 
@@ -23,7 +22,7 @@ STEPS = ("download", "parse", "prepare", "embeddings", "all")
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in STEPS:
         print(__doc__)
         print(help_text(PrepConfig, f"steps: {', '.join(STEPS)}"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import sys
 import types
 import typing
@@ -66,6 +67,19 @@ def check_fields(config: Any) -> Any:
         else:
             _check_value(field.name, value, field.metadata)
     return config
+
+
+def configure_logging() -> None:
+    """Each command's one logging setup: what data_prep, qamodels and search say at INFO
+    (reused or prepared data, dropped rows) reaches the user's console, on stderr; Ray and
+    Optuna keep their own handlers and levels."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    for name in ("data_prep", "qamodels", "search"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            logger.addHandler(handler)
 
 
 def fail(error: QatuneError) -> int:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from data_prep import PrepConfig, prepared_data
-from data_prep.cli import ConfigError, fail, help_text, split_overrides
+from data_prep.cli import ConfigError, configure_logging, fail, help_text, split_overrides
 from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.interrupt import GUARD, Interrupted
@@ -38,6 +38,7 @@ def main(argv: list[str]) -> int:
         for name, arch in ARCHITECTURES.items():
             print(help_text(arch.config, f"{name} parameters:"))
         return 0
+    configure_logging()
     with GUARD.handling():
         return train_command(argv)
 

@@ -30,7 +30,7 @@ import torch
 from ray.tune import CLIReporter
 
 from data_prep import PreparedData, PrepConfig, prepared_data
-from data_prep.cli import fail, help_text, split_overrides
+from data_prep.cli import configure_logging, fail, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
@@ -273,6 +273,7 @@ def main(argv: list[str]) -> int:
         )
         print(help_text(PrepConfig, "data keys:"))
         return 0
+    configure_logging()
     with GUARD.handling():
         return run_command(argv)
 
