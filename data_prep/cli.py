@@ -69,16 +69,29 @@ def check_fields(config: Any) -> Any:
     return config
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (a main run in-process, by tests
+    or a notebook, may have replaced it since)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging() -> None:
     """Each command's one logging setup: what data_prep, qamodels and search say at INFO
     (reused or prepared data, dropped rows) reaches the user's console, on stderr; Ray and
-    Optuna keep their own handlers and levels."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    Optuna keep their own handlers and levels. Calling it again changes nothing."""
     for name in ("data_prep", "qamodels", "search"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)
-        if not logger.handlers:
+        if not any(isinstance(h, _Stderr) for h in logger.handlers):
+            handler = _Stderr()
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
             logger.addHandler(handler)
 
 
