@@ -91,6 +91,16 @@ def claim(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def resume_command(experiment_dir: Path) -> str:
+    return f"python -m search.run resume={experiment_dir}"
+
+
+def mark_partial(experiment_dir: Path) -> None:
+    """Until a search's end is published (search/publish.py), it is PARTIAL."""
+    if (experiment_dir / CONFIG_FILE).is_file():
+        (experiment_dir / PARTIAL_FILE).write_text("stopped before the end: resume=true\n")
+
+
 def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
     """Saved with a new experiment, read back on resume: a resumed search runs with the same
     data and settings whatever keys the resuming command repeats (only where Ray runs may

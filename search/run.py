@@ -49,12 +49,13 @@ from search.config import (
 from search.ensemble import ENSEMBLE_DIR
 from search.experiment import (
     CONFIG_FILE,
-    PARTIAL_FILE,
     check_new,
     claim,
     experiment_configs,
+    mark_partial,
     refill_deleted_checkpoints,
     remove_empty_checkpoints,
+    resume_command,
 )
 from search.final import finish
 from search.interrupt import STOPPED_BY_SIGNAL, StoppedTrials, tune_phase
@@ -245,15 +246,6 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
     print(f"best model: {experiment_dir / best.name if best else None}{ensemble}")
     print(headline(final.table))
     return results, board
-
-
-def resume_command(experiment_dir: Path) -> str:
-    return f"python -m search.run resume={experiment_dir}"
-
-
-def mark_partial(experiment_dir: Path) -> None:
-    if (experiment_dir / CONFIG_FILE).is_file():
-        (experiment_dir / PARTIAL_FILE).write_text("stopped before the end: resume=true\n")
 
 
 def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
