@@ -52,6 +52,7 @@ class _NoRestoreAdvice(logging.Filter):
 @contextlib.contextmanager
 def tune_phase() -> Iterator[None]:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    STOPPED_BY_SIGNAL.clear()  # a search run again in the same process counts afresh
     tune_logger, advice = logging.getLogger("ray.tune.tune"), _NoRestoreAdvice()
     tune_logger.addFilter(advice)
     try:
