@@ -3,7 +3,7 @@
     python bench/space_bench.py [num_samples=16] [max_epochs=8] [seeds=0,1]
 
 The local Ray gets one GPU *resource* for the GPU space (gpus_per_trial=auto then picks
-GPU_SHARE and the GPU's batch sizes with square-root-scaled rates), none for the CPU space;
+AUTO_GPU_SHARE and the GPU's batch sizes with square-root-scaled rates), none for the CPU space;
 with no CUDA here both train on the CPU, so this compares the spaces, not the devices. The
 same searches otherwise (all architectures, baseline off). Prints best valid and that
 trial's test accuracy per seed, and the mean over seeds (Markdown).

@@ -1,7 +1,7 @@
 """Where the trials run: a GPU share per architecture when the Ray cluster has GPUs, else
 CPU cores; and how many run at once. Decided once, from what the cluster reports.
 
-    gpus_per_trial=auto   # the default: GPU_SHARE per architecture if there are GPUs, else 0
+    gpus_per_trial=auto   # the default: AUTO_GPU_SHARE if there are GPUs, else 0
     gpus_per_trial=0      # CPUs only, on any cluster
     gpus_per_trial=0.25   # every architecture takes a quarter of a GPU (4 trials per GPU)
 """
@@ -13,40 +13,32 @@ from dataclasses import dataclass
 
 from search.config import SearchConfig, SearchConfigError, parse_gpus_per_trial
 
-# The GPU share of each architecture's trials under gpus_per_trial=auto: a single trial of a
-# small model leaves a large GPU mostly idle (its steps are kernel launches), so four share
-# one; the BiLSTM and the Transformer, whose steps are heavier (issue 16's ceilings on an
-# H200: 161k and 244k samples/s at batch 2048 against the DAN's 713k), take half. Provisional:
-# bench/gpu_check.sh measures 1, 2 and 4 trials per GPU; BENCHMARKS.md holds the figures.
-GPU_SHARE = {
-    "dan": 0.25,
-    "cnn_parallel": 0.25,
-    "cnn_stacked": 0.25,
-    "cnn_residual": 0.25,
-    "bilstm": 0.5,
-    "transformer": 0.5,
-}
+# The GPU share of every trial under gpus_per_trial=auto: a single trial of these small
+# models leaves a large GPU mostly idle (its steps are kernel launches), so four share one.
+# One share for every architecture, not one per architecture: Ray Tune keeps an idle actor
+# of each resource shape for reuse (reuse_actors), and on an H100 an idle half-GPU actor of a
+# BiLSTM trial held its half while quarter-GPU trials waited: 2 trials ran where 4 fit
+# (BENCHMARKS.md, "GPU readiness"). The heavier models time-share the GPU instead.
+AUTO_GPU_SHARE = 0.25
 CPU_CONCURRENT = 2  # trials at once on CPUs when max_concurrent=0 (auto)
 
 
 @dataclass(frozen=True)
 class Placement:
-    """The resources of each architecture's trials and the number running at once."""
+    """The resources of every trial and the number running at once."""
 
-    gpu_share: dict[str, float]  # arch -> its trials' GPU share; 0: the CPU
+    gpu_share: float  # each trial's GPU share; 0: the CPU
     cpus_per_trial: float
     max_concurrent: int
 
     @property
     def on_gpu(self) -> bool:
-        return any(share > 0 for share in self.gpu_share.values())
+        return self.gpu_share > 0
 
-    def resources(self, config: dict):
-        """Ray Tune's per-trial request (tune.with_resources takes this callable)."""
-        from ray.tune import PlacementGroupFactory
-
-        gpu = self.gpu_share.get(config.get("arch", ""), 0.0)
-        return PlacementGroupFactory([{"CPU": self.cpus_per_trial, "GPU": gpu}])
+    @property
+    def resources(self) -> dict[str, float]:
+        """Ray Tune's request for each trial (tune.with_resources)."""
+        return {"CPU": self.cpus_per_trial, "GPU": self.gpu_share}
 
     def describe(self) -> str:
         """One console line: where the trials run."""
@@ -55,10 +47,9 @@ class Placement:
                 f"trials run on CPUs: {self.max_concurrent} at once, "
                 f"{self.cpus_per_trial:g} CPU each"
             )
-        shares = ", ".join(f"{a} {s:g}" for a, s in self.gpu_share.items())
         return (
-            f"trials run on GPUs: up to {self.max_concurrent} at once; GPU share per trial: "
-            f"{shares}"
+            f"trials run on GPUs: up to {self.max_concurrent} at once, "
+            f"{self.gpu_share:g} GPU and {self.cpus_per_trial:g} CPU each"
         )
 
 
@@ -72,7 +63,7 @@ def place(search: SearchConfig, cluster: dict[str, float]) -> Placement:
         )
     requested = parse_gpus_per_trial(search.gpus_per_trial)
     if requested is None:
-        share = {a: GPU_SHARE[a] if gpus >= 1 else 0.0 for a in search.archs}
+        share = AUTO_GPU_SHARE if gpus >= 1 else 0.0
     elif requested > 0 and gpus == 0:
         raise SearchConfigError(
             f"gpus_per_trial={search.gpus_per_trial} but the Ray cluster has no GPU: set "
@@ -83,13 +74,12 @@ def place(search: SearchConfig, cluster: dict[str, float]) -> Placement:
             f"gpus_per_trial={search.gpus_per_trial}: the Ray cluster has {gpus:g} GPUs"
         )
     else:
-        share = {a: requested for a in search.archs}
+        share = requested
     by_cpus = max(1, int(cpus // search.cpus_per_trial))
-    smallest = min((s for s in share.values() if s > 0), default=0.0)
     if search.max_concurrent:
         concurrent = search.max_concurrent
-    elif smallest:  # as many as the GPUs hold of the smallest share, CPUs allowing
-        concurrent = min(by_cpus, max(1, math.floor(gpus / smallest + 1e-9)))
+    elif share:  # as many as the GPUs hold, CPUs allowing
+        concurrent = min(by_cpus, max(1, math.floor(gpus / share + 1e-9)))
     else:
         concurrent = min(by_cpus, CPU_CONCURRENT)
     return Placement(share, search.cpus_per_trial, concurrent)

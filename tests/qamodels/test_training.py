@@ -38,7 +38,7 @@ def test_every_architecture_and_embedding_mode_overfits(prepared_sample, lm_chec
     )
     params = dict(SMALL[arch], dropout=0.0)
     torch.manual_seed(0)
-    model, _, _ = build_classifier(config, prepared_sample, params)
+    model = build_classifier(config, prepared_sample, params)[0].to(config.device)
     optimizer = make_optimizer(model, config)
     ids, mask, label = small_batch(prepared_sample)
     model.train()
@@ -86,7 +86,7 @@ def test_joint_finetuning_uses_its_own_learning_rate(prepared_sample):
         scheduler="none",
         device=test_device(),
     )
-    model, _, _ = build_classifier(config, prepared_sample, dict(dropout=0.0))
+    model = build_classifier(config, prepared_sample, dict(dropout=0.0))[0].to(config.device)
     optimizer = make_optimizer(model, config)
     ids, mask, label = small_batch(prepared_sample)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -29,6 +29,8 @@ from tests.conftest import REPO, SHARED_DATA
 
 SUFFIX = os.getpid() % 10000
 SUBNET = f"10.{77 + SUFFIX % 100}.0"
+# The ray command of this interpreter (on PATH or not: a --target install has no scripts).
+RAY_CLI = (sys.executable, "-m", "ray.scripts.scripts")
 
 
 def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -114,7 +116,7 @@ class TwoNodes:
             self._make_namespaces()
         subprocess.run(
             self.on_head(
-                "ray",
+                *RAY_CLI,
                 "start",
                 "--head",
                 f"--node-ip-address={self.head_ip}",
@@ -129,7 +131,7 @@ class TwoNodes:
             check=True,
         )
         worker = [
-            "ray",
+            *RAY_CLI,
             "start",
             f"--address={self.head_ip}:{self.port}",
             f"--node-ip-address={self.worker_ip}",

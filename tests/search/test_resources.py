@@ -1,4 +1,4 @@
-"""Where trials run: GPU shares per architecture when the cluster has GPUs, else CPUs; and a
+"""Where trials run: a GPU share when the cluster has GPUs, else CPUs; and a
 real search on a local Ray that has a GPU resource (scheduled on this CPU-only machine)."""
 
 from __future__ import annotations
@@ -11,25 +11,25 @@ import pytest
 from qamodels.config import TrainConfig
 from qamodels.spaces import LR_RANGE, REFERENCE_BATCH
 from search.config import SearchConfig, SearchConfigError
-from search.resources import CPU_CONCURRENT, GPU_SHARE, place
+from search.resources import AUTO_GPU_SHARE, CPU_CONCURRENT, place
 
 GPU_NODE = {"CPU": 16.0, "GPU": 1.0}
 CPU_NODE = {"CPU": 2.0}
 
 
-def test_auto_takes_a_share_per_architecture_where_there_are_gpus():
-    placement = place(SearchConfig(gpus_per_trial="auto"), GPU_NODE)
-    assert placement.on_gpu and placement.gpu_share == GPU_SHARE
-    assert placement.max_concurrent == int(1 / min(GPU_SHARE.values()))
-    request = placement.resources({"arch": "bilstm"}).required_resources
-    assert request == {"CPU": 1.0, "GPU": GPU_SHARE["bilstm"]}
-    assert "GPU" in placement.describe()
+def test_auto_gives_every_trial_one_share_of_the_gpus():
+    """One request shape for every architecture: Ray Tune keeps an idle actor per shape for
+    reuse, and a cached half-GPU actor starved the quarter-GPU trials on an H100."""
+    placement = place(SearchConfig(arch="all", gpus_per_trial="auto"), GPU_NODE)
+    assert placement.on_gpu and placement.resources == {"CPU": 1.0, "GPU": AUTO_GPU_SHARE}
+    assert placement.max_concurrent == int(1 / AUTO_GPU_SHARE)
+    assert "4 at once, 0.25 GPU and 1 CPU each" in placement.describe()
 
 
 def test_auto_on_cpus_behaves_as_before():
     placement = place(SearchConfig(), CPU_NODE)
     assert not placement.on_gpu and placement.max_concurrent == CPU_CONCURRENT
-    assert placement.resources({"arch": "dan"}).required_resources == {"CPU": 1.0}
+    assert placement.resources == {"CPU": 1.0, "GPU": 0.0}
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_auto_on_cpus_behaves_as_before():
 )
 def test_explicit_shares_and_concurrency(keys, cluster, share, concurrent):
     placement = place(SearchConfig(arch="dan,cnn_parallel", **keys), cluster)
-    assert set(placement.gpu_share.values()) == {share}
+    assert placement.gpu_share == share
     assert placement.max_concurrent == concurrent
 
 
@@ -88,6 +88,6 @@ def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp
     for result in results:
         assert "batch_size" not in result.config["train"]  # fixed, not searched
         assert LR_RANGE[0] * scale * 0.999 <= result.config["train"]["lr"] <= LR_RANGE[1] * scale
-        assert result.metrics["resources"] == {"CPU": 1.0, "GPU": GPU_SHARE["dan"]}
+        assert result.metrics["resources"] == {"CPU": 1.0, "GPU": AUTO_GPU_SHARE}
     cpu_only = dataclasses.replace(config, gpus_per_trial="0")
     assert not place(cpu_only, local_ray.cluster_resources()).on_gpu
