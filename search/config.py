@@ -46,14 +46,17 @@ class SearchConfig:
     cpus_per_trial: float = arg(1.0, "CPUs each trial reserves", above=0)
     gpus_per_trial: str = arg(
         "auto",
-        "GPU share per trial: auto (a share per architecture when the Ray cluster has GPUs, "
-        "search/resources.py; else 0), 0 (CPUs only), or e.g. 0.25 (4 trials per GPU)",
+        "GPU share per trial: auto (a quarter when the Ray cluster has GPUs, "
+        "search/resources.py; else 0), 0 (CPUs only), or e.g. 0.5 (2 trials per GPU)",
     )
     searcher: str = arg(
         "optuna", "optuna: TPE; random: random search", choices=("optuna", "random")
     )
     trial_scheduler: str = arg(
-        "asha", "asha; none: every trial runs max_epochs", choices=("asha", "none")
+        "asha",
+        "asha: early stopping among all trials; asha_by_arch: among each architecture's "
+        "trials (search/schedulers.py); none: every trial runs max_epochs",
+        choices=("asha", "asha_by_arch", "none"),
     )
     storage_path: str = arg(
         "~/qatune_results",
@@ -194,7 +197,7 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
             f"name={name!r}: the experiment's directory under storage_path must be one plain "
             "name (no /, not empty, not . or ..), e.g. name=qatune"
         )
-    if config.trial_scheduler == "asha" and config.grace_period > config.max_epochs:
+    if config.trial_scheduler != "none" and config.grace_period > config.max_epochs:
         raise SearchConfigError(
             f"max_epochs={config.max_epochs} is below grace_period={config.grace_period} (the "
             f"epochs ASHA grants every trial): set grace_period={config.max_epochs} or "

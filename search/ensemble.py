@@ -1,10 +1,11 @@
-"""Greedy ensemble selection with replacement (Caruana et al., ICML 2004).
+"""Ensemble selection (Caruana et al. 2004, bagged as in 2006) that holds on unseen rows.
 
 From a library of candidate models (the best checkpoints of the top trials, and the linear
-baseline), start from the best single model on valid and repeatedly add (with replacement)
-the member whose addition scores best on valid; the ensemble is the best prefix seen, so it
-never scores below its best member on valid. Members' weights are how often they were picked.
-The test split only scores the result.
+baseline): greedy selection with replacement on bootstrap samples of valid, weights averaged
+over the samples; kept only if, out of fold on valid, it beats the best single candidate
+(else the exported ensemble is that candidate alone). Members' weights are how often they
+were picked. The test split only scores the result. Kept as our own code (not a library's):
+it works on stored probabilities, needs no refit, and is a few dozen lines of numpy.
 
 Exported as `best_ensemble/`: `ensemble.json` (members, weights, scores) and one directory
 per member (`model.pt`, or `baseline.joblib` for the linear model); `search.predict` loads it.
@@ -35,29 +36,77 @@ class Candidate:
     probabilities: dict[str, np.ndarray]  # "valid" / "test" -> (n, classes)
 
 
-def _score(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """(accuracy, -log loss): accuracy decides, log loss breaks its frequent ties."""
-    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, None)
-    return float((probabilities.argmax(1) == labels).mean()), float(np.log(picked).mean())
+def _scores(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(accuracy, mean log-probability of the label) per candidate of a (k, n, classes) stack:
+    accuracy decides, log loss breaks its frequent ties (compared as tuples)."""
+    picked = np.take_along_axis(probabilities, labels[None, :, None], axis=2)[..., 0]
+    accuracy = (probabilities.argmax(2) == labels).mean(1)
+    return np.stack([accuracy, np.log(np.clip(picked, 1e-12, None)).mean(1)], axis=1)
 
 
-def select(valid: list[np.ndarray], labels: np.ndarray, rounds: int = 25) -> np.ndarray:
-    """Weights (summing to 1) over the candidates' valid probabilities."""
-    scores = [_score(p, labels) for p in valid]
-    first = max(range(len(valid)), key=lambda i: scores[i])
+def _best(scores: np.ndarray) -> int:
+    return int(np.lexsort((scores[:, 1], scores[:, 0]))[-1])
+
+
+def greedy(valid: np.ndarray, labels: np.ndarray, rounds: int = 25) -> np.ndarray:
+    """Caruana et al. 2004 on a (k, n, classes) stack: start from the best candidate, add the
+    one (with replacement) whose addition scores best; counts of the best prefix seen."""
+    scores = _scores(valid, labels)
+    first = _best(scores)
     counts = np.zeros(len(valid))
     counts[first] = 1
     total = valid[first].copy()
-    best_counts, best_score = counts.copy(), scores[first]
+    best_counts, best_score = counts.copy(), tuple(scores[first])
     for _ in range(rounds - 1):
-        size = counts.sum() + 1
-        trial_scores = [_score((total + p) / size, labels) for p in valid]
-        pick = max(range(len(valid)), key=lambda i: trial_scores[i])
+        trial_scores = _scores((total + valid) / (counts.sum() + 1), labels)
+        pick = _best(trial_scores)
         counts[pick] += 1
         total += valid[pick]
-        if trial_scores[pick] > best_score:
-            best_counts, best_score = counts.copy(), trial_scores[pick]
+        if tuple(trial_scores[pick]) > best_score:
+            best_counts, best_score = counts.copy(), tuple(trial_scores[pick])
     return best_counts / best_counts.sum()
+
+
+def bagged(valid: np.ndarray, labels: np.ndarray, rng: np.random.Generator, bags: int = 20):
+    """Greedy selection on `bags` bootstrap samples of the rows, weights averaged: a member
+    earns weight only where it helps on most resamples, not on a few lucky rows. (Caruana et
+    al. 2006 bag over models, against overfitting a library of thousands; here the library
+    is a dozen and the noise is in a small valid split, so the rows are resampled.)"""
+    weights = np.zeros(len(valid))
+    for _ in range(bags):
+        rows = rng.integers(0, len(labels), len(labels))
+        weights += greedy(valid[:, rows], labels[rows])
+    return weights / bags
+
+
+def select(valid: list[np.ndarray], labels: np.ndarray, folds: int = 5, seed: int = 0):
+    """Weights (summing to 1) over the candidates' valid probabilities: the bagged ensemble if
+    it beats the best single candidate out of fold, else that candidate alone.
+
+    Out of fold: for each of `folds` parts of valid, the ensemble is selected and the best
+    single candidate is chosen on the other parts, and both are scored on that part; the
+    ensemble is kept only if its accuracy over all parts is higher. Choosing among candidates
+    on valid fits valid's noise; this compares the two procedures on rows neither saw, so a
+    small valid split keeps the best single model rather than an ensemble that only looks
+    better."""
+    stack, rng = np.stack(valid), np.random.default_rng(seed)
+    single = np.eye(len(valid))[_best(_scores(stack, labels))]
+    if len(valid) == 1:
+        return single
+    ensemble_right = np.zeros(len(labels), bool)
+    single_right = np.zeros(len(labels), bool)
+    for part in np.array_split(rng.permutation(len(labels)), folds):
+        rest = np.setdiff1d(np.arange(len(labels)), part)
+        weights = bagged(stack[:, rest], labels[rest], rng)
+        combined = np.tensordot(weights, stack[:, part], axes=1)
+        ensemble_right[part] = combined.argmax(1) == labels[part]
+        chosen = _best(_scores(stack[:, rest], labels[rest]))
+        single_right[part] = stack[chosen, part].argmax(1) == labels[part]
+    # The gain must exceed its own noise: one standard deviation of the paired difference
+    # under "no difference" is the square root of the rows where the two disagree.
+    gain = int(ensemble_right.sum()) - int(single_right.sum())
+    disagree = int((ensemble_right != single_right).sum())
+    return bagged(stack, labels, rng) if gain > np.sqrt(disagree) else single
 
 
 def combine(probabilities: list[np.ndarray], weights: np.ndarray) -> np.ndarray:

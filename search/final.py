@@ -88,8 +88,9 @@ def build_ensemble(
     }
     members = [(c, w) for c, w in zip(library_, weights, strict=True) if w > 0]
     description = " + ".join(f"{w:.2f} {c.arch}" for c, w in members)
-    row = score_row("ensemble", f"{len(members)} members", description, combined, labels,
-                    len(class_names))  # fmt: skip
+    # One member: out of fold, no ensemble beat the best single model (search/ensemble.py).
+    name = f"{len(members)} members" if len(members) > 1 else "best single kept"
+    row = score_row("ensemble", name, description, combined, labels, len(class_names))
     scores = {k: v for k, v in row.items() if k.startswith(SPLITS)}
     return row, ensemble.export(library_, weights, scores, class_names, target)
 

@@ -21,6 +21,7 @@ best_model/ and best_ensemble/; the last line is the test result.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import sys
 from pathlib import Path
@@ -84,6 +85,8 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
+    from search.schedulers import ByArchitecture
+
     # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
     # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -103,16 +106,16 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
             str(search.experiment_path), trainable, resume_unfinished=True, resume_errored=True
         )
     searcher = make_searcher(search, gpu=placement.on_gpu)
-    scheduler = (
-        ASHAScheduler(
-            time_attr="training_iteration",
-            max_t=search.max_epochs,
-            grace_period=search.grace_period,
-            reduction_factor=search.reduction_factor,
-        )
-        if search.trial_scheduler == "asha"
-        else FIFOScheduler()
+    asha = functools.partial(
+        ASHAScheduler,
+        time_attr="training_iteration",
+        max_t=search.max_epochs,
+        grace_period=search.grace_period,
+        reduction_factor=search.reduction_factor,
     )
+    scheduler = {"asha": asha, "asha_by_arch": lambda: ByArchitecture(asha)}.get(
+        search.trial_scheduler, FIFOScheduler
+    )()
     fixed = fixed_training(search.train)  # not in a trial's config: not a column
     columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
                "train/embedding": "embedding"}  # fmt: skip

@@ -76,7 +76,7 @@ def model_summary(params: dict) -> str:
 
 def rungs(search: SearchConfig) -> set[int]:
     """The epochs at which ASHA compares trials (grace * reduction**k up to max_epochs)."""
-    if search.trial_scheduler != "asha":
+    if search.trial_scheduler == "none":
         return set()
     epochs, epoch = set(), search.grace_period
     while epoch < search.max_epochs:
