@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from data_prep.store import PreparedData
-from qamodels.metrics import softmax_temperature, split_scores
+from qamodels.metrics import scores, softmax_temperature
 from qamodels.trainer import subset_index
 
 SVC_C = (0.1, 0.3, 1.0, 3.0)
@@ -113,8 +113,8 @@ def fit_baseline(data: PreparedData, max_train_rows: int = 0, seed: int = 0) -> 
         name=f"tfidf+{name}",
         pipeline=pipeline,
         temperature=temperature,
-        valid=split_scores(probabilities["valid"], labels["valid"], classes),
-        test=split_scores(probabilities["test"], labels["test"], classes),
+        valid=scores(probabilities["valid"], labels["valid"], classes),
+        test=scores(probabilities["test"], labels["test"], classes),
         probabilities=probabilities,
         seconds=time.perf_counter() - start,
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from data_prep.cli import arg
 from qamodels.embedding import MODES
 
-METRICS = ("valid_accuracy", "valid_macro_f1", "valid_micro_f1", "valid_loss")
+METRICS = ("valid_accuracy", "valid_macro_f1", "valid_loss")
 
 
 @dataclass(frozen=True)

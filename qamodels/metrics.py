@@ -1,42 +1,36 @@
-"""Classification metrics from a confusion matrix computed on the device."""
+"""The one scoring function: trials, the baseline, the ensemble, `search.evaluate` and the
+report all score with `scores` (scikit-learn's metrics), so their numbers compare.
+
+Accuracy decides (the search's metric), macro-F1 weighs every class alike (over the classes
+present in the labels), log loss scores the probabilities. Micro-F1 is not reported: for
+single-label classes it is accuracy under another name.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
+from sklearn import metrics as sk
 
 
-def confusion_matrix(truth: torch.Tensor, predicted: torch.Tensor, classes: int) -> torch.Tensor:
-    """(classes, classes) counts: rows are true classes, columns predictions."""
-    flat = truth.long() * classes + predicted.long()
-    return torch.bincount(flat, minlength=classes * classes).reshape(classes, classes)
-
-
-def scores(confusion: torch.Tensor) -> dict[str, float]:
-    confusion = confusion.double()
-    true_pos = confusion.diag()
-    predicted = confusion.sum(0)
-    actual = confusion.sum(1)
-    precision = true_pos / predicted.clamp(min=1)
-    recall = true_pos / actual.clamp(min=1)
-    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    present = actual > 0
-    accuracy = float(true_pos.sum() / confusion.sum().clamp(min=1))
+def scores(probabilities, labels, classes: int) -> dict[str, float]:
+    """accuracy, macro_f1 and loss of (n, classes) class probabilities (numpy or torch)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    probabilities /= probabilities.sum(1, keepdims=True)  # float32 softmax rows drift from 1
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = probabilities.argmax(1)
     return {
-        "accuracy": accuracy,
-        # Single-label multi-class: micro-F1 equals accuracy; reported under its own name.
-        "micro_f1": accuracy,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "accuracy": float(sk.accuracy_score(labels, predicted)),
+        "macro_f1": float(
+            sk.f1_score(labels, predicted, labels=np.unique(labels), average="macro",
+                        zero_division=0)  # fmt: skip
+        ),
+        "loss": float(sk.log_loss(labels, probabilities, labels=range(classes))),
     }
 
 
-def split_scores(probabilities, labels, classes: int) -> dict[str, float]:
-    """accuracy, micro/macro-F1 and log loss of (n, classes) probabilities (numpy or torch)."""
-    probs = torch.as_tensor(probabilities, dtype=torch.float64)
-    truth = torch.from_numpy(np.array(labels, dtype=np.int64))  # a copy: labels may be read-only
-    confusion = confusion_matrix(truth, probs.argmax(-1), classes)
-    picked = probs[torch.arange(len(truth)), truth].clamp(min=1e-12)
-    return {**scores(confusion), "loss": float(-picked.log().mean())}
+def confusion_matrix(labels, predicted, classes: int) -> np.ndarray:
+    """(classes, classes) counts: rows are true classes, columns predictions."""
+    return sk.confusion_matrix(np.asarray(labels), np.asarray(predicted), labels=range(classes))
 
 
 def softmax_temperature(scores_: np.ndarray, temperature: float) -> np.ndarray:

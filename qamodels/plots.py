@@ -43,7 +43,7 @@ def plot_losses(iteration_loss: list[float], epochs: list[dict], out: Path) -> l
 def plot_metrics(epochs: list[dict], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     x = [e["epoch"] for e in epochs]
-    for name in ("valid_accuracy", "valid_micro_f1", "valid_macro_f1"):
+    for name in ("valid_accuracy", "valid_macro_f1"):
         ax.plot(x, [e[name] for e in epochs], "o-", label=name)
     ax.set(xlabel="epoch", ylabel="score", title="Validation metrics per epoch")
     ax.legend()

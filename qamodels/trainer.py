@@ -173,13 +173,17 @@ class Trainer:
         if recent:
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
 
-    def evaluate(self, split: DeviceSplit | None = None) -> tuple[dict, np.ndarray]:
-        split = split or self.valid_split
+    def evaluate(self, name: str = "valid") -> tuple[dict, np.ndarray]:
+        """Scores of the split `name` (valid, test), named after it, and its confusion matrix."""
+        split = self.valid_split if name == "valid" else self._split(name)
         logits = predict_logits(self.model, split, 2 * self.config.batch_size, self._autocast)
-        loss = float(F.cross_entropy(logits, split.label))
-        confusion = confusion_matrix(split.label, logits.argmax(-1), len(self.data.labels))
-        metrics = {f"valid_{k}": v for k, v in scores(confusion.cpu()).items()}
-        return {"valid_loss": loss, **metrics}, confusion.cpu().numpy()
+        probabilities = torch.softmax(logits.float(), -1).cpu().numpy()
+        labels, classes = split.label.cpu().numpy(), len(self.data.labels)
+        metrics = {f"{name}_{k}": v for k, v in scores(probabilities, labels, classes).items()}
+        return metrics, confusion_matrix(labels, probabilities.argmax(1), classes)
+
+    def _split(self, name: str) -> DeviceSplit:
+        return DeviceSplit.from_split(getattr(self.data, name), self.device)
 
     def _improved(self, value: float) -> bool:
         if self.best is None:

@@ -4,7 +4,7 @@ r"""Score an exported model (or ensemble) on your own labeled test set.
         text_column=question label_column=topic
     python -m search.evaluate model=~/qatune_results/qatune/best_ensemble source=test.jsonl
 
-Reads CSV / JSONL / Parquet as data_prep does; prints accuracy, micro- and macro-F1 and the
+Reads CSV / JSONL / Parquet as data_prep does; prints accuracy, macro-F1, log loss and the
 per-class report, and writes confusion.png and evaluation.json next to `out=` (default: a
 folder `evaluation/` in the model directory). Labels the model never saw are an error.
 """
@@ -63,20 +63,21 @@ def evaluate(config: EvaluateConfig) -> dict:
             f"({', '.join(predictor.labels[:20])}); map or drop those rows"
         )
     index = {label: i for i, label in enumerate(predictor.labels)}
-    truth = torch.tensor(rows["category"].map(index).to_numpy(np.int64))
+    truth = rows["category"].map(index).to_numpy(np.int64)
     questions = rows["question"].tolist()
-    predicted = torch.cat([p.argmax(-1) for p in predictor.batches(questions, config.batch_size)])
+    probabilities = torch.cat(list(predictor.batches(questions, config.batch_size))).numpy()
+    predicted = probabilities.argmax(1)
     confusion = confusion_matrix(truth, predicted, len(predictor.labels))
-    found = {"rows": len(rows), **scores(confusion)}
+    found = {"rows": len(rows), **scores(probabilities, truth, len(predictor.labels))}
     found["per_class"] = classification_report(
-        truth.numpy(), predicted.numpy(), labels=range(len(predictor.labels)),
+        truth, predicted, labels=range(len(predictor.labels)),
         target_names=predictor.labels, output_dict=True, zero_division=0,
     )  # fmt: skip
-    figure = plots.confusion_figure(confusion.numpy(), predictor.labels, Path(config.source).name)
+    figure = plots.confusion_figure(confusion, predictor.labels, Path(config.source).name)
     plots.save_figure(figure, out / "confusion.png")
     (out / "evaluation.json").write_text(json.dumps(found, indent=1))
     found["report"] = classification_report(
-        truth.numpy(), predicted.numpy(), labels=range(len(predictor.labels)),
+        truth, predicted, labels=range(len(predictor.labels)),
         target_names=predictor.labels, zero_division=0,
     )  # fmt: skip
     found["out"] = str(out)
@@ -95,8 +96,8 @@ def main(argv: list[str]) -> int:
     print(found["report"])
     print(f"confusion matrix and evaluation.json: {found['out']}")
     print(
-        f"{found['rows']} questions: accuracy {found['accuracy']:.4f}, micro-F1 "
-        f"{found['micro_f1']:.4f}, macro-F1 {found['macro_f1']:.4f}"
+        f"{found['rows']} questions: accuracy {found['accuracy']:.4f}, macro-F1 "
+        f"{found['macro_f1']:.4f}, log loss {found['loss']:.4f}"
     )
     return 0
 

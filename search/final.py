@@ -20,7 +20,7 @@ from data_prep.store import PreparedData
 from qamodels.baseline import BaselineResult
 from qamodels.batches import DeviceSplit
 from qamodels.checkpoint import load_model
-from qamodels.metrics import split_scores
+from qamodels.metrics import scores
 from qamodels.trainer import predict_logits
 from search import ensemble
 from search.trainable import BEST_MODEL_DIR
@@ -59,7 +59,7 @@ def library(rows: pd.DataFrame, board: pd.DataFrame, metric: str, mode: str, top
 def score_row(kind: str, name: str, arch: str, probabilities: dict, labels: dict, classes: int):
     row = {"model": kind, "trial": name, "arch": arch}
     for split in SPLITS:
-        found = split_scores(probabilities[split], labels[split], classes)
+        found = scores(probabilities[split], labels[split], classes)
         row[f"{split}_accuracy"] = found["accuracy"]
         row[f"{split}_macro_f1"] = found["macro_f1"]
     return row

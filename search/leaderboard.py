@@ -17,7 +17,6 @@ COLUMNS = [
     "trial",
     "status",
     "valid_accuracy",
-    "valid_micro_f1",
     "valid_macro_f1",
     "valid_loss",
     "best_epoch",
@@ -48,7 +47,7 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
                 "status": "error" if result.error else "ok",
                 **{
                     k: float(best[k])
-                    for k in ("valid_accuracy", "valid_micro_f1", "valid_macro_f1", "valid_loss")
+                    for k in ("valid_accuracy", "valid_macro_f1", "valid_loss")
                 },
                 "parameters": int(best["parameters"]),
                 "model": best.get("model", ""),

@@ -15,7 +15,7 @@ from typing import Any
 from tensorboardX import SummaryWriter
 from tensorboardX.summary import hparams
 
-SCALARS = ("train_loss", "valid_loss", "valid_accuracy", "valid_micro_f1", "valid_macro_f1", "lr")
+SCALARS = ("train_loss", "valid_loss", "valid_accuracy", "valid_macro_f1", "lr")
 EVENTS_DIR = "tensorboard"
 
 

@@ -38,6 +38,10 @@ def test_run_directory_and_best_epoch_restore(prepared_sample, tmp_path):
     assert seen == [1, 2, 3] and len(result.history) == 3
     metrics, _ = trainer.evaluate()
     assert metrics["valid_accuracy"] == result.best["valid_accuracy"]  # best weights restored
+    test, confusion = trainer.evaluate("test")  # named after the split it scored
+    assert set(test) == {"test_accuracy", "test_macro_f1", "test_loss"}
+    assert confusion.sum() == len(prepared_sample.test)
+    assert test["test_accuracy"] == confusion.trace() / confusion.sum()
     assert result.best["valid_accuracy"] == max(h["valid_accuracy"] for h in result.history)
     run = trainer.save_run(tmp_path / "run", result)
     for name in ("loss_iterations.png", "loss_epochs.png", "metrics.png", "confusion.png"):
