@@ -21,8 +21,9 @@ def scores(probabilities, labels, classes: int) -> dict[str, float]:
     return {
         "accuracy": float(sk.accuracy_score(labels, predicted)),
         "macro_f1": float(
-            sk.f1_score(labels, predicted, labels=np.unique(labels), average="macro",
-                        zero_division=0)  # fmt: skip
+            sk.f1_score(
+                labels, predicted, labels=np.unique(labels), average="macro", zero_division=0
+            )  # fmt: skip
         ),
         "loss": float(sk.log_loss(labels, probabilities, labels=range(classes))),
     }

@@ -45,10 +45,7 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
             {
                 **row,
                 "status": "error" if result.error else "ok",
-                **{
-                    k: float(best[k])
-                    for k in ("valid_accuracy", "valid_macro_f1", "valid_loss")
-                },
+                **{k: float(best[k]) for k in ("valid_accuracy", "valid_macro_f1", "valid_loss")},
                 "parameters": int(best["parameters"]),
                 "model": best.get("model", ""),
                 "best_epoch": int(best["epoch"]),
