@@ -3,7 +3,7 @@
 from data_prep.config import PrepConfig
 from data_prep.embeddings import Embeddings, load_embeddings
 from data_prep.errors import DataError, QatuneError
-from data_prep.pipeline import ensure_raw_files, prepare, prepared_data, prepared_dir
+from data_prep.pipeline import ensure_raw_files, prepare, prepared_data
 from data_prep.store import PreparedData, Split, load
 
 __all__ = [
@@ -18,5 +18,4 @@ __all__ = [
     "load_embeddings",
     "prepare",
     "prepared_data",
-    "prepared_dir",
 ]

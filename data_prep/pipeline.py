@@ -50,10 +50,6 @@ def dataset_key(config: PrepConfig) -> tuple[str, dict[str, str]]:
     return hashlib.sha256(blob.encode()).hexdigest()[:16], checksums
 
 
-def prepared_dir(config: PrepConfig) -> Path:
-    return config.data_path / "prepared" / dataset_key(config)[0]
-
-
 def load_rows(config: PrepConfig) -> pd.DataFrame:
     if config.source:
         return read_source(config)

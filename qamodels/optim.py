@@ -84,15 +84,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_
 
 
 def apply_unfreezing(model: nn.Module, epoch: int, config: TrainConfig,
-                     optimizer: torch.optim.Optimizer) -> int:  # fmt: skip
+                     optimizer: torch.optim.Optimizer) -> None:  # fmt: skip
     """Gradual unfreezing: in epoch e the top e+1 layer groups train (of the parameters the
-    optimizer holds: the permanently frozen stay frozen). Returns how many groups train."""
-    groups = layer_groups(model)
+    optimizer holds: the permanently frozen stay frozen)."""
     if not config.gradual_unfreeze:
-        return len(groups)
+        return
+    groups = layer_groups(model)
     trainable = min(len(groups), epoch + 1)
     optimized = {id(p) for group in optimizer.param_groups for p in group["params"]}
     for depth, params in enumerate(reversed(groups)):
         for p in params:
             p.requires_grad_(depth < trainable and id(p) in optimized)
-    return trainable

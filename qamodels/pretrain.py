@@ -12,6 +12,7 @@ Each stage runs one slanted triangular cycle (linear warm-up, linear decay) of A
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -28,6 +29,8 @@ from data_prep.store import PreparedData
 from data_prep.tokenize import encode_texts
 from qamodels.batches import DeviceSplit, iterate
 from qamodels.device import autocast, resolve_device
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ def run_stage(model: nn.Module, text: DeviceSplit, epochs: int, config: Pretrain
         history["train_loss"].append(float(torch.stack(losses).float().mean()))
         history["perplexity"].append(perplexity(model, heldout, config.batch_size))
         history["stage"].append(name)
-        print(f"{name} epoch {epoch + 1}: held-out perplexity {history['perplexity'][-1]:.1f}")
+        log.info("%s epoch %d: held-out perplexity %.1f", name, epoch + 1,
+                 history["perplexity"][-1])  # fmt: skip
 
 
 def fit_language_model(

@@ -58,7 +58,6 @@ class TrainResult:
     best: dict  # the metrics of the best epoch
     history: list[dict]
     stopped: str  # why training ended
-    run_dir: Path | None
 
 
 def subset_index(total: int, rows: int, seed: int) -> np.ndarray:
@@ -234,7 +233,7 @@ class Trainer:
         interruption between or inside epochs)."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
-        return TrainResult(self.best or {}, self.history, stopped, None)
+        return TrainResult(self.best or {}, self.history, stopped)
 
     def state_dict(self) -> dict:
         return {

@@ -8,9 +8,13 @@ reads; its row joins the leaderboard, ensemble and report when the trials have e
 
 from __future__ import annotations
 
+import logging
+
 from data_prep.store import PreparedData
 from qamodels.baseline import BaselineResult, fit_baseline
 from search.config import SearchConfig
+
+log = logging.getLogger(__name__)
 
 
 def start_baseline(search: SearchConfig, data: PreparedData):
@@ -34,10 +38,10 @@ def baseline_result(ref) -> BaselineResult | None:
     import ray
 
     baseline = ray.get(ref)
-    print(
-        f"baseline {baseline.name}: valid accuracy {baseline.valid['accuracy']:.4f} "
-        f"(fitted in {baseline.seconds:.0f} s beside the trials)"
-    )
+    log.info(
+        "baseline %s: valid accuracy %.4f (fitted in %.0f s beside the trials)",
+        baseline.name, baseline.valid["accuracy"], baseline.seconds,
+    )  # fmt: skip
     return baseline
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +26,8 @@ from qamodels.lm import LMConfig
 from qamodels.mlm import MLMConfig
 from qamodels.pretrain import PretrainConfig, save_atomic
 from search.config import SearchConfig, SearchConfigError
+
+log = logging.getLogger(__name__)
 
 # pretrain=auto pretrains when the unlabeled split holds at least this many tokens
 # (questions and answers). bench/transfer_bench.py measured, with 0.24M and 0.83M tokens, a
@@ -71,6 +74,10 @@ def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, thread
     """Runs on whichever node Ray picks; the checkpoint travels back through the object store."""
     import torch
 
+    from data_prep.cli import configure_logging
+
+    configure_logging()  # its epochs' perplexities reach the driver's console (Ray relays)
+
     from qamodels.lm import pretrain as pretrain_lm
     from qamodels.mlm import pretrain as pretrain_mlm
 
@@ -96,12 +103,13 @@ def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
     for kind, config in pretrain_configs(search).items():
         path = cache_path(data, kind, config)
         if path.is_file():
-            print(f"pretrained {kind} language model: reusing {path}")
+            log.info("pretrained %s language model: reusing %s", kind, path)
         else:
             where = "a GPU" if gpus else f"{cpus} CPUs"
-            print(f"pretraining the {kind} language model ({config.epochs} epochs on {where}) ...")
+            log.info("pretraining the %s language model (%d epochs on %s) ...", kind,
+                     config.epochs, where)  # fmt: skip
             save_atomic(ray.get(task.remote(kind, config, data_ref, cpus)), path)
-            print(f"pretrained {kind} language model: {path}")
+            log.info("pretrained %s language model: %s", kind, path)
         paths.append(path)
     return paths
 

@@ -110,7 +110,7 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
         metrics = end.metrics
         epoch, image = metrics["epoch"], None
         if end.improved:  # a new best epoch: keep the model and its confusion matrix
-            partial = TrainResult(metrics, list(trainer.history), "in progress", None)
+            partial = TrainResult(metrics, list(trainer.history), "in progress")
             trainer.save_run(trial_dir / BEST_MODEL_DIR, partial, plot=False)
             image = plots.confusion_image(trainer.best_confusion)
         writer.epoch(metrics, epoch, image)

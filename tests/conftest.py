@@ -69,8 +69,14 @@ def sample_config(data_dir: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    # A failure, not a skip: a suite that skips its real-data tests looks green and tests
+    # nothing (CI included).
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real Amazon QA sample not found at {SHARED_DATA}")
+        pytest.fail(
+            f"the real Amazon QA sample is not at {SHARED_DATA}: put its four .json.gz files "
+            "there (../shared/data/amazon_qa beside the checkout) or set QATUNE_SAMPLE=<dir>",
+            pytrace=False,
+        )
     return SHARED_DATA
 
 

@@ -3,6 +3,7 @@ prepared data, reused by a repeated search; lm_* trials run on the real encoder 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -42,15 +43,17 @@ def session_hparams(trial_dir: Path) -> dict:
     return {k: v.number_value or v.string_value for k, v in start.hparams.items()}
 
 
-def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, tmp_path, capsys):
+def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, tmp_path, caplog):
     from search.run import run_search
 
+    caplog.set_level(logging.INFO, logger="search")
     first = search_config(tmp_path, "first")
     lm_config = pretrain_configs(first)["bilstm"]
     cache = cache_path(prepared_sample, "bilstm", lm_config)
     cache.unlink(missing_ok=True)
     results, _board = run_search(first, prepared_sample)
-    assert "pretraining the bilstm language model" in capsys.readouterr().out
+    assert "pretraining the bilstm language model" in caplog.text
+    caplog.clear()
     assert cache.is_file() and not results.errors
     written = cache.stat().st_mtime_ns
     pretrained = torch.load(cache, weights_only=True)
@@ -74,7 +77,7 @@ def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, 
     # (the same experiment) reuses the cache: what run_search does before its trials.
     for name in ("second", "first"):
         again = with_pretrained_lm(search_config(tmp_path, name), prepared_sample)
-        out = capsys.readouterr().out
+        out, _ = caplog.text, caplog.clear()
         assert f"reusing {cache}" in out and "pretraining the" not in out
         assert again.train.lm_checkpoint == str(again.experiment_path / PRETRAINED_DIR / cache.name)
         assert cache.stat().st_mtime_ns == written
