@@ -1,7 +1,7 @@
 """Search spaces, one per architecture, next to the registry: Optuna define-by-run functions.
 
-Each function asks only its own architecture's parameters, named `<arch>/<param>` (Ray's
-OptunaSearch unflattens them into `config[arch]`), and the shared training parameters under
+Each function asks only its own architecture's parameters, named `<arch>/<param>` (`nested`
+turns them into `config[arch]`), and the shared training parameters under
 `train/<key>` (TrainConfig fields). `decode` turns a trial config back into TrainConfig
 overrides and model parameters.
 """
@@ -291,6 +291,18 @@ def fixed_training(train: Any) -> dict[str, Any]:
     default = type(train)()
     return {k: getattr(train, k) for k in SEARCHED_TRAINING
             if getattr(train, k) != getattr(default, k)}  # fmt: skip
+
+
+def nested(flat: dict) -> dict:
+    """{"dan/hidden": 256} -> {"dan": {"hidden": 256}}: a trial's config from Optuna's names."""
+    config: dict = {}
+    for key, value in flat.items():
+        *groups, name = key.split("/")
+        level = config
+        for group in groups:
+            level = level.setdefault(group, {})
+        level[name] = value
+    return config
 
 
 def decode(config: dict) -> tuple[str, dict, dict]:

@@ -19,7 +19,7 @@ from qamodels.baseline import BaselineResult
 from qamodels.plots import plt, save_figure
 from search.config import SearchConfig
 from search.leaderboard import markdown_table
-from search.searcher import PrunedAwareOptunaSearch
+from search.searcher import OptunaSearcher
 
 REPORT_FILE = "report.md"
 
@@ -61,12 +61,10 @@ def plot_anytime(curve: pd.DataFrame, metric: str, bar: float | None, out: Path)
 def importances(experiment_dir: Path, seed: int) -> dict[str, float]:
     """fANOVA importances over the finished trials of the searcher's saved study; empty
     when fewer than two trials finished (pruned trials carry no final value)."""
-    searcher = PrunedAwareOptunaSearch()
     try:
-        searcher.restore_from_dir(str(experiment_dir))
+        study = OptunaSearcher.from_dir(str(experiment_dir)).study
     except (FileNotFoundError, RuntimeError):
         return {}
-    study = searcher.study
     finished = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
     if len(finished) < 2:
         return {}

@@ -1,73 +1,104 @@
 """The searcher: Optuna's TPE told the right values, with the known-good recipes first.
 
-Ray's OptunaSearch tells Optuna that a trial ASHA stopped after its first epoch is COMPLETE
-with its epoch-1 score, so TPE learns low-fidelity values as if they were final. Here a trial
-is COMPLETE only when its trainer finished it (max_epochs or its own early stopping: the last
-report carries `trial_finished`), with its best epoch's value (the weights it keeps); a trial
-the scheduler stopped is PRUNED, with its per-epoch values as intermediate values.
+A Ray Tune `Searcher` over an Optuna study through the public APIs of both: Tune asks for a
+config (`suggest`: Optuna's `ask`, the define-by-run space, the recipes enqueued first),
+reports each epoch (`on_trial_result`: `Trial.report`, once per epoch), and ends the trial
+(`on_trial_complete`: `Study.tell`). A trial is COMPLETE only when its trainer finished it
+(max_epochs or its own early stopping: the last report carries `trial_finished`), with its
+best epoch's value (the weights it keeps); a trial the scheduler stopped is PRUNED, with its
+per-epoch values as intermediate values, so TPE never learns an epoch-2 score as final.
 """
 
 from __future__ import annotations
 
 import math
+import pickle
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import optuna
 from ray.tune.result import TRAINING_ITERATION
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 
-from qamodels.spaces import define_space, fixed_training, recipes
+from qamodels.spaces import define_space, fixed_training, nested, recipes
 from search.config import SearchConfig
 
 FINISHED = "trial_finished"  # set in a trial's last report when its trainer stopped it
 
 
-class PrunedAwareOptunaSearch(OptunaSearch):
-    """OptunaSearch that tells scheduler-stopped trials as PRUNED, finished ones COMPLETE
-    with their best value."""
+class OptunaSearcher(Searcher):
+    """Optuna's ask/tell behind Ray Tune's Searcher interface."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._best_values: dict[str, float] = {}
-        self._reported: dict[str, set[int]] = {}  # the steps Optuna was told, per trial
+    def __init__(
+        self,
+        space: Callable[[optuna.Trial], dict],
+        metric: str,
+        mode: str,
+        sampler: optuna.samplers.BaseSampler,
+        points_to_evaluate: Sequence[dict] = (),
+    ):
+        super().__init__(metric=metric, mode=mode)
+        self._space = space
+        direction = "maximize" if mode == "max" else "minimize"
+        self.study = optuna.create_study(sampler=sampler, direction=direction)
+        for point in points_to_evaluate:
+            self.study.enqueue_trial(point)
+        self._trials: dict[str, optuna.Trial] = {}  # running, by Tune's trial id
+        self._best: dict[str, float] = {}
+        self._reported: dict[str, set[int]] = {}  # the epochs Optuna was told, per trial
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return metric in (None, self.metric) and mode in (None, self.mode)
+
+    def suggest(self, trial_id: str) -> dict:
+        trial = self.study.ask()
+        constants = self._space(trial) or {}
+        self._trials[trial_id] = trial
+        return nested({**trial.params, **constants})
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, result)
-        self._reported.setdefault(trial_id, set()).add(result.get(TRAINING_ITERATION))
-        self._keep_best(trial_id, result)
-
-    def _keep_best(self, trial_id: str, result: dict) -> None:
-        value = result.get(self.metric)
-        if value is not None and math.isfinite(value):
-            best = self._best_values.get(trial_id)
-            better = best is None or (value > best if self.mode == "max" else value < best)
-            self._best_values[trial_id] = value if better else best
+        trial, value = self._trials.get(trial_id), result.get(self.metric)
+        step = result.get(TRAINING_ITERATION)
+        if trial is None or value is None or not math.isfinite(value) or step is None:
+            return
+        reported = self._reported.setdefault(trial_id, set())
+        if step not in reported:  # Ray may hand the last result twice (here and at the end)
+            trial.report(value, step)
+            reported.add(step)
+        best = self._best.get(trial_id)
+        if best is None or (value > best if self.mode == "max" else value < best):
+            self._best[trial_id] = value
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return super().on_trial_complete(trial_id, result, error)
-        trial = self._ot_trials[trial_id]
-        step = (result or {}).get(TRAINING_ITERATION)
-        reported = self._reported.pop(trial_id, set())
-        if result and not error and result.get(self.metric) is not None and step not in reported:
-            # Ray may hand the result that ended a trial to on_trial_complete only: record it
-            # (once: Optuna refuses a step twice).
-            trial.report(result[self.metric], step)
-            self._keep_best(trial_id, result)
-        best = self._best_values.pop(trial_id, None)
+        if trial_id not in self._trials:
+            return
+        if result and not error:
+            self.on_trial_result(trial_id, result)
+        trial = self._trials.pop(trial_id)
+        self._reported.pop(trial_id, None)
+        best = self._best.pop(trial_id, None)
         if error or best is None:
-            state, value = optuna.trial.TrialState.FAIL, None
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         elif result and result.get(FINISHED):
-            state, value = optuna.trial.TrialState.COMPLETE, best
+            self.study.tell(trial, best, state=optuna.trial.TrialState.COMPLETE)
         else:
-            state, value = optuna.trial.TrialState.PRUNED, None
-        self._ot_study.tell(trial, value, state=state)
-        self._completed_trials.add(trial_id)
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
 
-    @property
-    def study(self) -> optuna.Study:
-        return self._ot_study
+    @classmethod
+    def from_dir(cls, experiment_dir: str) -> OptunaSearcher:
+        """The searcher as Ray saved it with an experiment (Searcher.restore_from_dir)."""
+        searcher = cls.__new__(cls)
+        searcher.restore_from_dir(experiment_dir)
+        return searcher
+
+    # Saved whole for resume (the study is in memory), as Ray's own searchers do.
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))  # noqa: S301 - our own checkpoint
 
 
 def startup_trials(num_samples: int, archs: Sequence[str]) -> int:
@@ -76,7 +107,7 @@ def startup_trials(num_samples: int, archs: Sequence[str]) -> int:
     return max(len(archs), num_samples // 5, 2)
 
 
-def make_searcher(search: SearchConfig, gpu: bool = False) -> PrunedAwareOptunaSearch:
+def make_searcher(search: SearchConfig, gpu: bool = False) -> OptunaSearcher:
     """TPE (or random) over the search's space; `gpu`: the GPU's batch sizes (spaces.py)."""
     archs, modes = search.archs, search.embedding_modes()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
@@ -96,10 +127,10 @@ def make_searcher(search: SearchConfig, gpu: bool = False) -> PrunedAwareOptunaS
         sampler = optuna.samplers.RandomSampler(seed=search.seed)
     fixed = fixed_training(search.train)
     first = recipes(archs, modes, gpu, fixed) if search.recipes else []
-    return PrunedAwareOptunaSearch(
+    return OptunaSearcher(
         space=define_space(archs, modes, gpu, fixed),
         metric=search.metric,
         mode=search.mode,
         sampler=sampler,
-        points_to_evaluate=first[: search.num_samples] or None,
+        points_to_evaluate=first[: search.num_samples],
     )

@@ -20,20 +20,9 @@ from qamodels.spaces import (
     decode,
     define_space,
     fixed_training,
+    nested,
     recipes,
 )
-
-
-def unflatten(params: dict) -> dict:
-    """As Ray's OptunaSearch does: 'arch/param' keys become nested dicts."""
-    nested: dict = {}
-    for key, value in params.items():
-        *parents, leaf = key.split("/")
-        node = nested
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return nested
 
 
 def test_samples_hold_only_their_architecture_and_all_build():
@@ -46,7 +35,7 @@ def test_samples_hold_only_their_architecture_and_all_build():
     for _ in range(60):  # past TPE's random start-up trials
         trial = study.ask()
         space(trial)
-        config = unflatten(trial.params)
+        config = nested(trial.params)
         arch, params, train = decode(config)
         seen.add(arch)
         assert set(config) == {"arch", arch, "train"}
@@ -66,7 +55,7 @@ def test_lm_trials_do_not_sample_the_shape_the_checkpoint_sets():
     for _ in range(60):
         trial = study.ask()
         space(trial)
-        config = unflatten(trial.params)
+        config = nested(trial.params)
         arch, mode = config["arch"], config["train"]["embedding"]
         seen.add((arch, mode))
         sampled = set(config.get(arch, {}))
@@ -90,7 +79,7 @@ def test_batch_sizes_fit_the_device_and_lr_follows_the_square_root_rule(gpu):
     for _ in range(40):
         trial = study.ask()
         space(trial)
-        train = unflatten(trial.params)["train"]
+        train = nested(trial.params)["train"]
         batch, lr = train["batch_size"], train["lr"]
         batches.add(batch)
         scale = math.sqrt(batch / REFERENCE_BATCH) if gpu else 1.0
@@ -121,7 +110,7 @@ def test_training_keys_a_search_fixes_are_never_sampled():
     for _ in range(10):
         trial = study.ask()
         space(trial)
-        train = unflatten(trial.params)["train"]
+        train = nested(trial.params)["train"]
         assert not {"batch_size", "optimizer"} & set(train)
         scale = math.sqrt(1024 / REFERENCE_BATCH)  # the range follows the fixed batch
         assert LR_RANGE[0] * scale * (1 - 1e-9) <= train["lr"] <= LR_RANGE[1] * scale * (1 + 1e-9)

@@ -24,7 +24,7 @@ from search.ensemble import ENSEMBLE_DIR, read_manifest
 from search.final import finish
 from search.leaderboard import leaderboard, trial_rows
 from search.predict import EnsemblePredictor, Predictor
-from search.searcher import FINISHED, PrunedAwareOptunaSearch
+from search.searcher import FINISHED, OptunaSearcher
 from search.tensorboard import SCALARS, flatten
 from tests.conftest import REPO
 
@@ -56,9 +56,7 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
 
 def study_of(config: SearchConfig) -> optuna.Study:
     """The searcher's Optuna study as Ray saved it with the experiment."""
-    searcher = PrunedAwareOptunaSearch()
-    searcher.restore_from_dir(str(config.experiment_path))
-    return searcher.study
+    return OptunaSearcher.from_dir(str(config.experiment_path)).study
 
 
 def hparams_of(accumulator: EventAccumulator, tag: str):

@@ -53,6 +53,19 @@ def test_stopped_trial_is_pruned_and_finished_one_complete_with_its_best(searche
     assert trials[1].intermediate_values == {1: 0.6, 2: 0.8, 3: 0.7}
 
 
+def test_a_result_ray_hands_twice_is_reported_once_without_a_warning(searcher, recwarn):
+    """Ray may pass the result that ended a trial to on_trial_result and again to
+    on_trial_complete: Optuna is told each epoch once (no "already reported" warning)."""
+    searcher.suggest("t0")
+    first, last = ({METRIC: v, "training_iteration": e} for e, v in ((1, 0.6), (2, 0.7)))
+    searcher.on_trial_result("t0", first)
+    searcher.on_trial_result("t0", last)
+    searcher.on_trial_complete("t0", {**last, FINISHED: True})
+    (trial,) = searcher.study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
+    assert trial.intermediate_values == {1: 0.6, 2: 0.7} and trial.value == 0.7
+    assert not [w for w in recwarn if "already reported" in str(w.message)]
+
+
 def test_errored_trial_is_failed(searcher):
     searcher.suggest("t0")
     searcher.on_trial_complete("t0", None, error=True)
