@@ -15,7 +15,8 @@ from sklearn import metrics as sk
 def scores(probabilities, labels, classes: int) -> dict[str, float]:
     """accuracy, macro_f1 and loss of (n, classes) class probabilities (numpy or torch)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    probabilities /= probabilities.sum(1, keepdims=True)  # float32 softmax rows drift from 1
+    # Not in place: the array may be read-only (the baseline's come from Ray's object store).
+    probabilities = probabilities / probabilities.sum(1, keepdims=True)  # float32 rows drift
     labels = np.asarray(labels, dtype=np.int64)
     predicted = probabilities.argmax(1)
     return {

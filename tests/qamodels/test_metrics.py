@@ -23,3 +23,11 @@ def test_scores_of_a_case_worked_by_hand():
         [0, 1, 1],
         [0, 0, 0],
     ]
+
+
+def test_scores_take_read_only_arrays():
+    """As Ray's object store hands the baseline's probabilities back: read-only."""
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
+    labels = np.array([0, 1])
+    probabilities.flags.writeable = labels.flags.writeable = False
+    assert scores(probabilities, labels, classes=2)["accuracy"] == 1.0
