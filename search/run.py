@@ -42,6 +42,7 @@ from search.baseline import baseline_result, cancel_baseline, start_baseline
 from search.cluster import check_shared_storage, connect
 from search.config import (
     SearchConfig,
+    SearchConfigError,
     SearchError,
     SearchInterrupted,
     validate,
@@ -102,9 +103,17 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
         placement.resources,
     )
     if search.resuming:
-        return tune.Tuner.restore(
-            str(search.experiment_path), trainable, resume_unfinished=True, resume_errored=True
-        )
+        try:
+            return tune.Tuner.restore(
+                str(search.experiment_path), trainable, resume_unfinished=True,
+                resume_errored=True,
+            )  # fmt: skip
+        except (AttributeError, ModuleNotFoundError) as err:  # unpickling tuner.pkl
+            raise SearchConfigError(
+                f"resume={search.experiment_path}: its saved search state names code this "
+                f"version of qatune does not have ({err}); resume it with the version that "
+                "started it, or start a new experiment"
+            ) from None
     searcher = make_searcher(search, gpu=placement.on_gpu)
     asha = functools.partial(
         ASHAScheduler,

@@ -215,3 +215,20 @@ def test_training_keys_of_the_command_line_fix_every_trial(tmp_path):
     trial = train_config(search, "dan", {"lr": 0.003, "batch_size": 64}, use_gpu=False)
     assert (trial.grad_clip, trial.amp, trial.bucket, trial.patience) == (0.5, False, False, 5)
     assert (trial.lr, trial.batch_size, trial.arch, trial.epochs) == (0.003, 64, "dan", 15)
+
+
+def test_an_experiment_saved_by_other_code_is_refused_in_one_line(
+    local_ray, prepared_sample, tmp_path
+):
+    """tuner.pkl names the searcher's class: one this version lacks is a one-line error."""
+    from search.config import SearchConfig, SearchConfigError
+    from search.resources import place
+    from search.run import make_tuner
+
+    experiment = tmp_path / "old"
+    experiment.mkdir()
+    (experiment / "tuner.pkl").write_bytes(b"csearch.searcher\nPrunedAwareOptunaSearch\n.")
+    search = SearchConfig(storage_path=str(tmp_path), name="old", resume=str(experiment))
+    placement = place(search, local_ray.cluster_resources())
+    with pytest.raises(SearchConfigError, match="resume it with the version that started it"):
+        make_tuner(search, prepared_sample, placement)
