@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
@@ -135,6 +136,13 @@ class PrepConfig:
         if self.raw_dir:
             return Path(os.path.expanduser(self.raw_dir)).absolute()
         return self.data_path / "raw"
+
+    def with_absolute_paths(self) -> PrepConfig:
+        """The same data from any working directory (a resumed search reads its saved copy)."""
+        paths = {k: str(Path(os.path.expanduser(v)).absolute())
+                 for k in ("raw_dir", "data_dir", "source", "test_source")
+                 if (v := getattr(self, k))}  # fmt: skip
+        return dataclasses.replace(self, **paths)
 
     def key_fields(self) -> dict[str, object]:
         """The fields that define the prepared tensors (part of the cache key)."""

@@ -265,7 +265,7 @@ def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
     prep, search, train = split_overrides(argv, PrepConfig, SearchConfig, TrainConfig)
     search = with_absolute_paths(dataclasses.replace(search, train=train))
     validate(search, torch.cuda.device_count())
-    return prep, search
+    return prep.with_absolute_paths(), search
 
 
 def main(argv: list[str]) -> int:

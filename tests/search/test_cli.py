@@ -232,3 +232,14 @@ def test_an_experiment_saved_by_other_code_is_refused_in_one_line(
     placement = place(search, local_ray.cluster_resources())
     with pytest.raises(SearchConfigError, match="resume it with the version that started it"):
         make_tuner(search, prepared_sample, placement)
+
+
+def test_data_paths_are_kept_absolute_for_a_resume_from_anywhere(tmp_path, monkeypatch):
+    """The experiment saves its data keys; a relative raw_dir broke a resume started in
+    another working directory."""
+    from search.run import parse_args
+
+    monkeypatch.chdir(tmp_path)
+    prep, _search = parse_args(["raw_dir=raw", "data_dir=~/d", "source=q.csv", "test_source="])
+    assert prep.raw_dir == str(tmp_path / "raw") and prep.source == str(tmp_path / "q.csv")
+    assert prep.data_dir == str(Path("~/d").expanduser()) and prep.test_source == ""
