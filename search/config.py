@@ -53,10 +53,11 @@ class SearchConfig:
         "optuna", "optuna: TPE; random: random search", choices=("optuna", "random")
     )
     trial_scheduler: str = arg(
-        "asha",
-        "asha: early stopping among all trials; asha_by_arch: among each architecture's "
-        "trials (search/schedulers.py); none: every trial runs max_epochs",
-        choices=("asha", "asha_by_arch", "none"),
+        "asha_by_arch",
+        "asha_by_arch: ASHA whose first rung compares each architecture's trials among "
+        "themselves, later rungs all trials (search/schedulers.py); asha: all trials at "
+        "every rung; none: every trial runs max_epochs",
+        choices=("asha_by_arch", "asha", "none"),
     )
     storage_path: str = arg(
         "~/qatune_results",

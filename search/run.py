@@ -86,7 +86,7 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
-    from search.schedulers import ByArchitecture
+    from search.schedulers import FirstRungByArchitecture
 
     # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
     # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
@@ -122,9 +122,13 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
         grace_period=search.grace_period,
         reduction_factor=search.reduction_factor,
     )
-    scheduler = {"asha": asha, "asha_by_arch": lambda: ByArchitecture(asha)}.get(
-        search.trial_scheduler, FIFOScheduler
-    )()
+    by_arch = functools.partial(
+        FirstRungByArchitecture,
+        max_t=search.max_epochs,
+        grace_period=search.grace_period,
+        reduction_factor=search.reduction_factor,
+    )
+    scheduler = {"asha": asha, "asha_by_arch": by_arch}.get(search.trial_scheduler, FIFOScheduler)()
     fixed = fixed_training(search.train)  # not in a trial's config: not a column
     columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
                "train/embedding": "embedding"}  # fmt: skip

@@ -1,22 +1,27 @@
-"""Early stopping among comparable trials: one ASHA per architecture.
+"""Early stopping that does not starve slow starters: the first rung within each architecture.
 
-    python -m search.run trial_scheduler=asha_by_arch   # each architecture its own ASHA
+    python -m search.run trial_scheduler=asha_by_arch   # the default
     python -m search.run trial_scheduler=asha           # one ASHA over every trial
 
 One ASHA over all architectures compares a BiLSTM at epoch 2 with a DAN at epoch 2: the fast
 starter wins the rung and the families that need a few epochs (CNNs on fine-tuned vectors,
-BiLSTMs, Transformers in warm-up) are stopped before they show what they reach. Here each
-architecture's trials compete only with each other, so every architecture keeps its best
-trials running; the ensemble and the leaderboard then draw on every family.
+BiLSTMs, Transformers in warm-up) are stopped before they show what they reach (on the
+sample: 5-6 points below the DAN). `asha_by_arch` makes the first rung's decision among each
+architecture's own trials, so each family's best early trials reach the second rung (epoch 6
+by default), and every later rung among all trials, so the budget still goes to the best.
+A separate ASHA per architecture at every rung was measured too: it ran 2.8x as long on the
+sample (the Transformer's trials ran to the end) for at most 1 point more per family
+(BENCHMARKS.md, "Slow starters").
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Callable
 
 from ray.tune.experiment import Trial
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 
 class ByArchitecture(FIFOScheduler):
@@ -60,6 +65,59 @@ class ByArchitecture(FIFOScheduler):
         return "\n".join(f"{arch}: {s.debug_string()}" for arch, s in self._by_arch.items())
 
     # Saved and restored whole, as Ray's own ASHA does (its brackets are plain objects).
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))  # noqa: S301 - our own checkpoint
+
+
+class FirstRungByArchitecture(FIFOScheduler):
+    """ASHA whose first rung (grace_period) compares a trial with its own architecture's
+    trials only; from grace_period * reduction_factor on, with every trial."""
+
+    def __init__(self, max_t: int, grace_period: int, reduction_factor: int):
+        super().__init__()
+        asha = functools.partial(ASHAScheduler, time_attr="training_iteration", max_t=max_t,
+                                 reduction_factor=reduction_factor)  # fmt: skip
+        self._switch = grace_period * reduction_factor
+        self._first = ByArchitecture(functools.partial(asha, grace_period=grace_period))
+        self._later = asha(grace_period=min(self._switch, max_t))
+
+    @property
+    def _both(self) -> tuple[TrialScheduler, TrialScheduler]:
+        return self._first, self._later
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        return all([s.set_search_properties(metric, mode, **spec) for s in self._both])
+
+    def on_trial_add(self, tune_controller, trial: Trial) -> None:
+        for scheduler in self._both:
+            scheduler.on_trial_add(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial: Trial) -> None:
+        for scheduler in self._both:
+            scheduler.on_trial_error(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
+        # Both record every result (their rungs fill); the epoch decides whose answer counts.
+        first, later = (s.on_trial_result(tune_controller, trial, result) for s in self._both)
+        return first if result.get("training_iteration", 0) < self._switch else later
+
+    def on_trial_complete(self, tune_controller, trial: Trial, result: dict) -> None:
+        for scheduler in self._both:
+            scheduler.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial: Trial) -> None:
+        for scheduler in self._both:
+            scheduler.on_trial_remove(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return f"first rung, by architecture:\n{self._first.debug_string()}\nlater rungs, " \
+               f"all trials:\n{self._later.debug_string()}"  # fmt: skip
+
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:
             pickle.dump(self.__dict__, file)

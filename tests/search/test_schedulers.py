@@ -1,4 +1,5 @@
-"""One ASHA per architecture: a slow starter competes with its own kind, not with the DAN."""
+"""The first rung within each architecture: a slow starter competes with its own kind, not
+with the DAN; later rungs with every trial."""
 
 from __future__ import annotations
 
@@ -7,22 +8,25 @@ import functools
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from search.schedulers import ByArchitecture
+from search.schedulers import ByArchitecture, FirstRungByArchitecture
 
 ASHA = functools.partial(
     ASHAScheduler, time_attr="training_iteration", max_t=18, grace_period=2, reduction_factor=3
 )
 
 
-def decisions(scheduler: TrialScheduler, reports: list[tuple[str, float]]) -> list[str]:
-    """Each (arch, valid accuracy at epoch 2) as a new trial's first rung; Tune's answers."""
+def decisions(scheduler: TrialScheduler, reports: list[tuple[str, float]], epoch: int = 2):
+    """Each (arch, valid accuracy) as a new trial's report at `epoch` (with the same value at
+    every earlier epoch); Tune's answer to the last."""
     scheduler.set_search_properties("valid_accuracy", "max")
     answers = []
     for arch, accuracy in reports:
         trial = Trial("qatune", config={"arch": arch}, stub=True)
         scheduler.on_trial_add(None, trial)
-        result = {"training_iteration": 2, "valid_accuracy": accuracy}
-        answers.append(scheduler.on_trial_result(None, trial, result))
+        for step in range(1, epoch + 1):
+            result = {"training_iteration": step, "valid_accuracy": accuracy}
+            answer = scheduler.on_trial_result(None, trial, result)
+        answers.append(answer)
     return answers
 
 
@@ -39,3 +43,13 @@ def test_by_architecture_compares_each_trial_with_its_own_kind():
     assert answers[3] == TrialScheduler.CONTINUE  # the BiLSTM's best so far runs on
     assert answers[4] == TrialScheduler.STOP  # and a worse BiLSTM is still stopped
     assert answers[2] == TrialScheduler.CONTINUE
+
+
+def test_first_rung_by_architecture_then_every_trial():
+    hybrid = functools.partial(FirstRungByArchitecture, max_t=18, grace_period=2,
+                               reduction_factor=3)  # fmt: skip
+    answers = decisions(hybrid(), REPORTS)
+    assert answers[3] == TrialScheduler.CONTINUE and answers[4] == TrialScheduler.STOP
+    # At epoch 6 (the second rung) the BiLSTM meets the DAN trials: stopped.
+    assert decisions(hybrid(), REPORTS, epoch=6)[3] == TrialScheduler.STOP
+    assert decisions(ByArchitecture(ASHA), REPORTS, epoch=6)[3] == TrialScheduler.CONTINUE
