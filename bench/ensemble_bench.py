@@ -24,7 +24,7 @@ from data_prep import PrepConfig, prepared_data
 from data_prep.cli import arg, from_dict, parse_overrides
 from qamodels.baseline import fit_baseline
 from search.ensemble import PROCEDURES, greedy, select
-from search.final import model_probabilities
+from search.held_out import model_probabilities
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from qamodels.layers import (
 
 
 @dataclass(frozen=True)
-class CNNHead:
+class CNNSharedConfig:
     """What every CNN shares: pooling over time and the classifier head."""
 
     filters: int = arg(128, "channels of each convolution", min=1)
@@ -40,24 +40,24 @@ class CNNHead:
 
 
 @dataclass(frozen=True)
-class ParallelCNNConfig(CNNHead):
+class ParallelCNNConfig(CNNSharedConfig):
     windows: tuple[int, ...] = arg((2, 3, 4, 5), "one convolution per window, side by side", min=1)
 
 
 @dataclass(frozen=True)
-class StackedCNNConfig(CNNHead):
+class StackedCNNConfig(CNNSharedConfig):
     window: int = arg(3, "window of every convolution", min=1)
     layers: int = arg(2, "convolutions one after another", min=1)
 
 
 @dataclass(frozen=True)
-class ResidualCNNConfig(CNNHead):
+class ResidualCNNConfig(CNNSharedConfig):
     windows: tuple[int, ...] = arg((3, 5), "windows the blocks cycle through", min=1)
     blocks: int = arg(3, "residual blocks", min=1)
     block_norm: str = arg("layer", "normalization inside each block", choices=("none", "layer"))
 
 
-def _head(width: int, classes: int, p: CNNHead) -> ClassifierHead:
+def _head(width: int, classes: int, p: CNNSharedConfig) -> ClassifierHead:
     return ClassifierHead(
         pooled_width(width, p.pooling),
         classes,

@@ -59,7 +59,7 @@ from search.experiment import (
     remove_empty_checkpoints,
     resume_command,
 )
-from search.final import finish
+from search.held_out import finish
 from search.interrupt import STOPPED_BY_SIGNAL, StoppedTrials, tune_phase
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.pretraining import with_pretrained_lm
@@ -206,13 +206,13 @@ def interrupted(results, search: SearchConfig) -> bool:
     return GUARD.received is not None or ended_trials(results) < search.num_samples
 
 
-def headline(final: pd.DataFrame) -> str:
+def headline(table: pd.DataFrame) -> str:
     """The result in one line: test accuracy of the ensemble, the best single model and the
     baseline (all chosen on valid)."""
     parts = []
     for kind, name in (("ensemble", "ensemble"), ("best of arch", "best single"),
                        ("baseline", "baseline")):  # fmt: skip
-        found = final[final["model"] == kind]
+        found = table[table["model"] == kind]
         if len(found):
             row = found.iloc[0]
             label = name if kind == "ensemble" else f"{name} ({row['arch']})"
@@ -246,21 +246,21 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
         raise SearchError(f"no trial reported a result: see the errors above ({len(rows)} trials)")
     baseline = baseline_result(baseline)
     with staged(experiment_dir) as out:  # nothing appears until all of it is written
-        final = finish(rows, board, data, baseline, search.metric, search.mode,
+        held_out = finish(rows, board, data, baseline, search.metric, search.mode,
                        search.ensemble_top, out)  # fmt: skip
-        table = write_leaderboard(board, rows, final.table, out)
+        table = write_leaderboard(board, rows, held_out.table, out)
         # Result.metrics is the trial's last result as it reported it (nested, not flattened).
         configs = [real_config(r.config, (r.metrics or {}).get(TRANSFERRED) or {})
                    for r in results if r.config]  # fmt: skip
-        write_experiment(out, configs, final.table)
-        write_report(experiment_dir, final.table, rows, results, search, baseline, out)
+        write_experiment(out, configs, held_out.table)
+        write_report(experiment_dir, held_out.table, rows, results, search, baseline, out)
         best = export_best(board, rows, out)
     print(table)
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
     print(f"report: {experiment_dir / REPORT_FILE}")
-    ensemble = f", best ensemble: {experiment_dir / ENSEMBLE_DIR}" if final.ensemble_dir else ""
+    ensemble = f", best ensemble: {experiment_dir / ENSEMBLE_DIR}" if held_out.ensemble_dir else ""
     print(f"best model: {experiment_dir / best.name if best else None}{ensemble}")
-    print(headline(final.table))
+    print(headline(held_out.table))
     return results, board
 
 

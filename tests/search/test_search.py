@@ -21,7 +21,7 @@ from qamodels.registry import ARCHITECTURES
 from qamodels.spaces import RECIPES
 from search.config import SearchConfig
 from search.ensemble import ENSEMBLE_DIR, read_manifest
-from search.final import finish
+from search.held_out import finish
 from search.leaderboard import leaderboard, trial_rows
 from search.predict import EnsemblePredictor, Predictor
 from search.searcher import FINISHED, OptunaSearcher

@@ -29,7 +29,7 @@ SPLITS = ("valid", "test")
 
 
 @dataclass
-class Final:
+class HeldOut:
     """The rows of the final table (baseline, per-architecture best, ensemble) and where
     the ensemble was exported."""
 
@@ -104,7 +104,7 @@ def finish(
     mode: str,
     top: int,
     experiment_dir: Path,
-) -> Final:
+) -> HeldOut:
     """Score the baseline and each architecture's best on valid and test, build and export
     the ensemble (from the top trials and the baseline), and rank the rows."""
     labels = {"valid": data.valid.label, "test": data.test.label}
@@ -129,7 +129,7 @@ def finish(
             library_, labels, data.labels, experiment_dir / ensemble.ENSEMBLE_DIR
         )
         table.append(row)
-    return Final(ranked(pd.DataFrame(table), baseline), ensemble_dir)
+    return HeldOut(ranked(pd.DataFrame(table), baseline), ensemble_dir)
 
 
 def ranked(frame: pd.DataFrame, baseline: BaselineResult | None) -> pd.DataFrame:
