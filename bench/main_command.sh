@@ -13,7 +13,7 @@ end=$(date +%s)
 python - "$storage/main" "$((end - start))" <<'PY'
 import sys
 import pandas as pd
-from search.leaderboard import markdown_table
+from search.markdown import markdown_table
 experiment, wall = sys.argv[1], int(sys.argv[2])
 final = pd.read_csv(f"{experiment}/final.csv")
 trials = pd.read_csv(f"{experiment}/trials.csv")

@@ -31,7 +31,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
 from search.config import SearchConfig
-from search.leaderboard import markdown_table
+from search.markdown import markdown_table
 from search.report import anytime
 from search.run import run_search
 from search.trainable import run_trial

@@ -22,7 +22,7 @@ from common import prepared_sample
 from data_prep.cli import arg, parse_overrides
 from qamodels.config import TrainConfig
 from search.config import SearchConfig
-from search.leaderboard import markdown_table
+from search.markdown import markdown_table
 from search.run import run_search
 
 

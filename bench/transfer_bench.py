@@ -29,7 +29,7 @@ from qamodels.batches import DeviceSplit
 from qamodels.config import TrainConfig
 from qamodels.lm import LMConfig, pretrain
 from qamodels.trainer import Trainer, predict_logits
-from search.leaderboard import markdown_table
+from search.markdown import markdown_table
 
 SETTINGS = {
     "default": ["valid_size=0.1", "train_size=0.6"],

@@ -9,6 +9,7 @@ import pandas as pd
 from ray.tune import ResultGrid
 
 from qamodels import plots
+from search.markdown import markdown_table
 from search.trainable import BEST_MODEL_DIR
 
 COLUMNS = [
@@ -64,28 +65,6 @@ def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     ranked = scored.sort_values(metric, ascending=mode == "min")
     board = ranked.groupby("arch", sort=False).head(1)
     return board[[c for c in COLUMNS if c in board]].reset_index(drop=True)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    # Epochs and counts in a column that also holds NaN arrive as floats: print them whole.
-    whole = [
-        pd.api.types.is_float_dtype(frame[c]) and frame[c].dropna().map(float.is_integer).all()
-        and (frame[c].dropna() > 1).any()
-        for c in frame.columns
-    ]  # fmt: skip
-
-    def cell(value, integer: bool) -> str:
-        if isinstance(value, float):
-            if integer and value.is_integer():
-                return f"{value:.0f}"
-            return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
-        return str(value)
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + " --- |" * len(frame.columns)]  # fmt: skip
-    lines += ["| " + " | ".join(cell(v, w) for v, w in zip(row, whole, strict=True)) + " |"
-              for row in frame.itertuples(False)]  # fmt: skip
-    return "\n".join(lines)
 
 
 def with_test_scores(board: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:

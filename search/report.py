@@ -18,7 +18,7 @@ from ray.tune import ResultGrid
 from qamodels.baseline import BaselineResult
 from qamodels.plots import plt, save_figure
 from search.config import SearchConfig
-from search.leaderboard import markdown_table
+from search.markdown import markdown_table
 from search.searcher import OptunaSearcher
 
 REPORT_FILE = "report.md"

@@ -15,6 +15,8 @@ from typing import Any
 from tensorboardX import SummaryWriter
 from tensorboardX.summary import hparams
 
+from search.markdown import markdown_table
+
 SCALARS = ("train_loss", "valid_loss", "valid_accuracy", "valid_macro_f1", "lr")
 EVENTS_DIR = "tensorboard"
 
@@ -80,8 +82,6 @@ def write_experiment(experiment_dir: Path, configs: list[dict], final=None) -> N
         writer.file_writer.add_summary(experiment)
         if final is None or final.empty:
             return
-        from search.leaderboard import markdown_table  # (leaderboard imports this module)
-
         for row in final.itertuples(index=False):
             name = "baseline" if row.model == "baseline" else f"{row.model}/{row.trial}"
             for column in ("valid_accuracy", "test_accuracy", "test_macro_f1"):
