@@ -68,7 +68,7 @@ from search.report import REPORT_FILE, write_report
 from search.resources import Placement, place
 from search.searcher import make_searcher
 from search.tensorboard import write_experiment
-from search.trainable import TRANSFERRED, real_config, run_trial, trial_dirname
+from search.trainable import resolved_config, run_trial, trial_dirname
 
 
 class ProgressTable(CLIReporter):
@@ -249,9 +249,7 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
         held_out = finish(rows, board, data, baseline, search.metric, search.mode,
                        search.ensemble_top, out)  # fmt: skip
         table = write_leaderboard(board, rows, held_out.table, out)
-        # Result.metrics is the trial's last result as it reported it (nested, not flattened).
-        configs = [real_config(r.config, (r.metrics or {}).get(TRANSFERRED) or {})
-                   for r in results if r.config]  # fmt: skip
+        configs = [resolved_config(r.path, r.config) for r in results if r.config]
         write_experiment(out, configs, held_out.table)
         write_report(experiment_dir, held_out.table, rows, results, search, baseline, out)
         best = export_best(board, rows, out)

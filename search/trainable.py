@@ -8,6 +8,7 @@ read zero-copy, never re-tokenized. A restarted trial resumes from its last chec
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import ray
 import torch
 from ray import tune
 
+from data_prep.atomic import write_text
 from data_prep.cli import check_fields
 from data_prep.store import PreparedData
 from qamodels import plots
@@ -26,7 +28,9 @@ from search.searcher import FINISHED
 from search.tensorboard import TrialWriter, flatten
 
 BEST_MODEL_DIR = "best_model"
-TRANSFERRED = "transferred"  # the result key of the encoder parameters an LM checkpoint set
+# The config a trial really ran (an LM checkpoint sets the encoder's shape), written once in
+# its directory beside its results; the driver reads it for the HParams experiment.
+RESOLVED_CONFIG = "resolved_config.json"
 
 
 def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool) -> TrainConfig:
@@ -48,6 +52,12 @@ def trial_name(arch: str, trial_id: str) -> str:
 def trial_dirname(trial) -> str:
     """Ray's trial_name_creator / trial_dirname_creator."""
     return trial_name(trial.config.get("arch", "trial"), trial.trial_id)
+
+
+def resolved_config(trial_path: str | Path, config: dict) -> dict:
+    """What a trial ran (its RESOLVED_CONFIG), or the sampled config if it never started."""
+    path = Path(trial_path) / RESOLVED_CONFIG
+    return json.loads(path.read_text()) if path.is_file() else config
 
 
 def trial_output_dir(search: SearchConfig, arch: str) -> Path:
@@ -102,8 +112,10 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory))
     trial_dir = trial_output_dir(search, arch)
-    writer = TrialWriter(trial_dir, real_config(config, trainer.transferred))
+    resolved = real_config(config, trainer.transferred)
+    writer = TrialWriter(trial_dir, resolved)
     if checkpoint is None:
+        write_text(trial_dir / RESOLVED_CONFIG, json.dumps(resolved))
         writer.start()
 
     def on_epoch(end: EpochEnd) -> None:
@@ -119,7 +131,6 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
             "arch": arch,
             "parameters": trainer.parameter_count,
             "model": model_summary(trainer.params),
-            TRANSFERRED: trainer.transferred,
             "node_id": ray.get_runtime_context().get_node_id(),  # the node, not just its IP
             "device": str(trainer.device),
             "resources": ray.get_runtime_context().get_assigned_resources(),

@@ -14,6 +14,7 @@ from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
 from search.config import SearchConfig
 from search.pretraining import PRETRAINED_DIR, cache_path, pretrain_configs, with_pretrained_lm
+from search.trainable import resolved_config
 
 
 def search_config(storage: Path, name: str) -> SearchConfig:
@@ -64,6 +65,8 @@ def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, 
     trial = lm_trials[0]
     # The encoder's shape is not sampled; the trial's records show the checkpoint's.
     assert not {"hidden", "layers"} & set(trial.config["bilstm"])
+    ran = resolved_config(trial.path, trial.config)  # written by the trial, once
+    assert ran["bilstm"]["hidden"] == lm_config.hidden and "hidden" not in trial.config["bilstm"]
     shown = session_hparams(Path(trial.path))
     assert shown["bilstm/hidden"] == lm_config.hidden
     assert shown["bilstm/layers"] == lm_config.layers
