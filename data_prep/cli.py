@@ -6,6 +6,8 @@ plain values whose fields are declared with `arg(default, help, choices=, min=, 
 This module turns `key=value` arguments into instances, checks every field against its
 declaration, and prints `--help` from the same declarations. An unknown key lists the valid
 keys; a bad value names the key and what it takes. All errors are one line (ConfigError).
+Kept as our own: argparse would make every key a `--flag`, and HF's HfArgumentParser would
+bring transformers along; `key=value` is the form Ray and Hydra users already type.
 """
 
 from __future__ import annotations

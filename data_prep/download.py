@@ -5,6 +5,10 @@
 A file is streamed to `<name>.part`, hashed while it streams, and renamed to its final name
 only when the hash matches: a partial or damaged download never looks complete. Valid files
 already present are skipped; damaged ones are fetched again.
+
+Kept as our own (not `pooch`): urllib with a streamed sha256, retries with backoff and a
+`.part` rename is what pooch would do here, and pooch would add a dependency and name its
+cached files after their hashes, where the catalog's names are what data_prep reads.
 """
 
 from __future__ import annotations
