@@ -1,0 +1,83 @@
+"""The README's main command on several split seeds of the sample: test lifts over the baseline.
+
+    python bench/lift_bench.py seeds=0,1,2                 # runs the command once per seed
+    python bench/lift_bench.py experiments=results/seed0,results/seed1   # finished ones only
+
+Each seed is a new valid/test split (split_seed=); everything is chosen on valid and scored
+on that seed's test split. Prints a Markdown row per seed (baseline, best single model,
+ensemble, their lifts, and the widest gap between the best single model and another
+architecture's best) and the mean and spread over seeds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import SHARED_DATA
+
+from data_prep.cli import arg, parse_overrides
+from search.markdown import markdown_table
+
+COMMAND = ["arch=all", f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1",
+           "train_size=0.6"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LiftBench:
+    seeds: str = arg("0,1,2", "split seeds to run the main command on")
+    experiments: str = arg("", "finished experiment directories to summarize instead")
+
+
+def run(seed: int, storage: Path) -> Path:
+    name = f"seed{seed}"
+    command = [sys.executable, "-m", "search.run", *COMMAND, f"split_seed={seed}",
+               f"storage_path={storage}", f"name={name}"]  # fmt: skip
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return storage / name
+
+
+def row(experiment: Path) -> dict:
+    final = pd.read_csv(experiment / "final.csv")
+    by_model = {kind: final[final["model"] == kind] for kind in ("baseline", "best of arch",
+                                                                  "ensemble")}  # fmt: skip
+    baseline = by_model["baseline"]["test_accuracy"].iloc[0]
+    archs = by_model["best of arch"]  # best on valid first
+    single = archs.iloc[0]
+    ensemble = by_model["ensemble"]["test_accuracy"].iloc[0]
+    return {
+        "experiment": experiment.name,
+        "baseline": baseline,
+        "best single": f"{single['test_accuracy']:.4f} ({single['arch']})",
+        "single lift": 100 * (single["test_accuracy"] - baseline),
+        "ensemble": ensemble,
+        "ensemble lift": 100 * (ensemble - baseline),
+        "ensemble - single": 100 * (ensemble - single["test_accuracy"]),
+        "widest arch gap": 100 * (single["test_accuracy"] - archs["test_accuracy"].min()),
+    }
+
+
+def main(argv: list[str]) -> None:
+    bench = parse_overrides(LiftBench, argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        if bench.experiments:
+            experiments = [Path(e) for e in bench.experiments.split(",")]
+        else:
+            experiments = [run(int(s), Path(tmp)) for s in bench.seeds.split(",")]
+        frame = pd.DataFrame([row(e) for e in experiments])
+    points = ["single lift", "ensemble lift", "ensemble - single", "widest arch gap"]
+    shown = frame.assign(**{c: frame[c].map("{:+.2f}".format) for c in points})
+    print(markdown_table(shown))
+    for column in points:
+        values = frame[column].to_numpy()
+        print(f"{column}: mean {values.mean():+.2f} points, sd {np.std(values):.2f} "
+              f"(min {values.min():+.2f}, max {values.max():+.2f})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
