@@ -1,9 +1,10 @@
 """Language-model pretraining inside the search: once, before any trial, as a Ray task (on a
 GPU when the cluster has one), cached under the prepared data.
 
-The cache key is the prepared data's (its directory) and the pretraining config, so a
-repeated or resumed search reuses the checkpoint; the search's trials read a copy kept in the
-experiment directory (the storage every node of a cluster sees). The BiLSTM language model
+The task writes the checkpoint once, into the experiment directory (the storage every node of
+a cluster sees), where the trials read it; it is then linked (or, across filesystems, copied)
+into a cache under the prepared data, keyed by that data and the pretraining config, so a
+repeated search reuses it and a resumed one finds its own. The BiLSTM language model
 (qamodels.lm) is pretrained for any search (its embedding serves every architecture); the
 masked LM (qamodels.mlm) too when the transformer is searched. Then lm_frozen / lm_finetune
 join the embedding modes, and the transfer recipe the first trials (qamodels.spaces).
@@ -15,16 +16,17 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from data_prep.atomic import atomic_path
 from data_prep.store import PreparedData
 from qamodels.lm import LMConfig
 from qamodels.mlm import MLMConfig
-from qamodels.pretrain import PretrainConfig, save_atomic
+from qamodels.pretrain import PretrainConfig
 from search.config import SearchConfig, SearchConfigError
 
 log = logging.getLogger(__name__)
@@ -70,8 +72,10 @@ def cache_path(data: PreparedData, kind: str, config: PretrainConfig) -> Path:
     return Path(data.path) / PRETRAINED_DIR / f"{kind}-{digest[:12]}.pt"
 
 
-def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, threads: int) -> dict:
-    """Runs on whichever node Ray picks; the checkpoint travels back through the object store."""
+def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, threads: int,
+                   out: str) -> str:  # fmt: skip
+    """Runs on whichever node Ray picks and writes the checkpoint once, to `out` in the
+    experiment directory (the storage every node sees); returns that path."""
     import torch
 
     from data_prep.cli import configure_logging
@@ -82,49 +86,59 @@ def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, thread
     from qamodels.mlm import pretrain as pretrain_mlm
 
     torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory() as directory:
-        out = Path(directory) / "lm.pt"
-        pretrain = pretrain_lm if kind == "bilstm" else pretrain_mlm
-        pretrain(data, dataclasses.replace(config, out=str(out), device="auto"))
-        return torch.load(out, weights_only=True)
+    pretrain = pretrain_lm if kind == "bilstm" else pretrain_mlm
+    pretrain(data, dataclasses.replace(config, out=out, device="auto"))  # written atomically
+    return out
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` (no second write) where both share a filesystem,
+    else a copy; written beside and renamed, so a half file never looks finished."""
+    with atomic_path(target) as partial:
+        try:
+            os.link(source, partial)
+        except OSError:  # another filesystem, or one without hard links
+            shutil.copyfile(source, partial)
 
 
 def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
-    """The cached checkpoint of each language model the search needs; missing ones are
-    pretrained first (one Ray task each, a GPU if the cluster has one)."""
+    """The experiment's checkpoint of each language model the search needs: from the cache
+    when it holds one (a repeated search), else pretrained (one Ray task each, a GPU if the
+    cluster has one) straight into the experiment and then linked into the cache."""
     import ray
 
     resources = ray.cluster_resources()
     gpus = 1 if resources.get("GPU", 0) >= 1 else 0
     cpus = max(1, min(8, int(ray.available_resources().get("CPU", 1))))
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_pretrain_task)
-    data_ref = ray.put(data.without_test())
+    data_ref = None
     paths = []
     for kind, config in pretrain_configs(search).items():
-        path = cache_path(data, kind, config)
-        if path.is_file():
-            log.info("pretrained %s language model: reusing %s", kind, path)
+        cache = cache_path(data, kind, config)
+        target = search.experiment_path / PRETRAINED_DIR / cache.name
+        if target.is_file() or cache.is_file():
+            log.info("pretrained %s language model: reusing %s", kind, cache)
+            if not target.is_file():
+                link_or_copy(cache, target)
         else:
             where = "a GPU" if gpus else f"{cpus} CPUs"
             log.info("pretraining the %s language model (%d epochs on %s) ...", kind,
                      config.epochs, where)  # fmt: skip
-            save_atomic(ray.get(task.remote(kind, config, data_ref, cpus)), path)
-            log.info("pretrained %s language model: %s", kind, path)
-        paths.append(path)
+            if data_ref is None:  # sent to the object store once, when a task needs it
+                data_ref = ray.put(data.without_test())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ray.get(task.remote(kind, config, data_ref, cpus, str(target)))
+            link_or_copy(target, cache)
+            log.info("pretrained %s language model: %s", kind, target)
+        paths.append(target)
     return paths
 
 
 def with_pretrained_lm(search: SearchConfig, data: PreparedData) -> SearchConfig:
-    """The search with its trials pointed at the pretrained checkpoints (copies in the
-    experiment directory), when it pretrains; else unchanged."""
+    """The search with its trials pointed at the pretrained checkpoints in the experiment
+    directory, when it pretrains; else unchanged."""
     if not wants_pretraining(search, data):
         return search
-    copies = []
-    for path in pretrain_once(search, data):
-        copy = search.experiment_path / PRETRAINED_DIR / path.name
-        if not copy.is_file():
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, copy)
-        copies.append(str(copy))
-    train = dataclasses.replace(search.train, lm_checkpoint=",".join(copies))
+    paths = ",".join(str(path) for path in pretrain_once(search, data))
+    train = dataclasses.replace(search.train, lm_checkpoint=paths)
     return dataclasses.replace(search, train=train)

@@ -75,6 +75,7 @@ def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, 
     assert model.encoder.forward_lstm.hidden_size == lm_config.hidden
     copy = first.experiment_path / PRETRAINED_DIR / cache.name
     assert copy.read_bytes() == cache.read_bytes()
+    assert copy.stat().st_ino == cache.stat().st_ino  # written once: the cache is a hard link
 
     # A repeated search (another experiment, same data and pretraining) or a resumed one
     # (the same experiment) reuses the cache: what run_search does before its trials.
