@@ -13,10 +13,12 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import torch
 from common import prepared_sample
 
+from data_prep.cli import arg, parse_overrides
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
 
@@ -30,10 +32,15 @@ CONFIGS = {
 }
 
 
+@dataclass(frozen=True)
+class AccuracyBench:
+    archs: str = arg(",".join(CONFIGS), "architectures, comma-separated")
+    epochs: int = arg(10, "epochs per architecture", min=1)
+
+
 def main(argv: list[str]) -> None:
-    options = dict(a.split("=", 1) for a in argv)
-    archs = options.get("archs", ",".join(CONFIGS)).split(",")
-    epochs = int(options.get("epochs", 10))
+    options = parse_overrides(AccuracyBench, argv)
+    archs, epochs = options.archs.split(","), options.epochs
     torch.set_num_threads(2)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,6 +11,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import torch
 from common import SHARED_DATA, sample_config
@@ -18,6 +19,7 @@ from nltk.tokenize import wordpunct_tokenize
 from torch.utils.data import DataLoader, Dataset
 
 from data_prep import load, prepare
+from data_prep.cli import arg, parse_overrides
 from qamodels.batches import DeviceSplit, iterate
 
 BATCH = 128
@@ -47,10 +49,15 @@ def time_batches(batches) -> tuple[float, int]:
     return time.perf_counter() - start, samples
 
 
+@dataclass(frozen=True)
+class PrepBench:
+    raw_dir: str = arg(str(SHARED_DATA), "the Amazon QA originals")
+    epochs: int = arg(3, "epochs of batches to time", min=1)
+
+
 def main(argv: list[str]) -> None:
-    options = dict(a.split("=", 1) for a in argv)
-    raw_dir = options.get("raw_dir", str(SHARED_DATA))
-    epochs = int(options.get("epochs", 3))
+    options = parse_overrides(PrepBench, argv)
+    raw_dir, epochs = options.raw_dir, options.epochs
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         config = sample_config(tmp, raw_dir)

@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import pandas as pd
 import ray
@@ -28,6 +29,7 @@ from common import prepared_sample
 from ray import tune
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
+from data_prep.cli import arg, parse_overrides
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
 from search.config import SearchConfig
@@ -95,11 +97,11 @@ def compare(data, storage: str, options: dict) -> list[dict]:
         ("Optuna TPE + ASHA", "optuna", "asha"),
     ]:
         config = SearchConfig(
-            arch=options.get("archs", "dan,cnn_stacked"),
-            num_samples=int(options.get("num_samples", 16)),
-            max_epochs=int(options.get("max_epochs", 9)),
-            max_concurrent=int(options.get("max_concurrent", 2)),
-            gpus_per_trial=options.get("gpus_per_trial", "0"),
+            arch=options.archs,
+            num_samples=options.num_samples,
+            max_epochs=options.max_epochs,
+            max_concurrent=options.max_concurrent,
+            gpus_per_trial=options.gpus_per_trial,
             searcher=searcher,
             trial_scheduler=scheduler,
             storage_path=storage,
@@ -132,15 +134,25 @@ def compare(data, storage: str, options: dict) -> list[dict]:
     return rows
 
 
+@dataclass(frozen=True)
+class SearchBench:
+    archs: str = arg("dan,cnn_stacked", "architectures of the compared searches")
+    num_samples: int = arg(16, "trials per compared search", min=1)
+    max_epochs: int = arg(9, "epochs per trial at most", min=1)
+    max_concurrent: int = arg(2, "trials at once", min=1)
+    gpus_per_trial: str = arg("0", "GPU share per trial")
+    compare: bool = arg(True, "run the searcher/scheduler comparison after the overheads")
+
+
 def main(argv: list[str]) -> None:
-    options = dict(a.split("=", 1) for a in argv)
+    options = parse_overrides(SearchBench, argv)
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     with tempfile.TemporaryDirectory() as tmp:
         data = prepared_sample(tmp)
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         df, dt, rf, rt = overhead(data, tmp, epochs=3)
         reuse = [per_trial_overhead(data, tmp, flag) for flag in (False, True)]
-        rows = compare(data, tmp, options) if options.get("compare", "1") == "1" else []
+        rows = compare(data, tmp, options) if options.compare else []
         ray.shutdown()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\nmachine: {os.cpu_count()} cores, {device}")

@@ -17,11 +17,13 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from common import SHARED_DATA, prepared_sample
 
+from data_prep.cli import arg, parse_overrides
 from qamodels.batches import DeviceSplit, iterate
 from qamodels.device import autocast, resolve_device
 from qamodels.embedding import make_embedding
@@ -66,15 +68,23 @@ def synthetic_batches(vocab: int, classes: int, batch_size: int, length: int, de
     return itertools.repeat((ids, mask, label))
 
 
+@dataclass(frozen=True)
+class TrainBench:
+    device: str = arg("auto", "auto, cpu, cuda or cuda:N")
+    batch_size: int = arg(0, "0: 2048 on a GPU, 256 on the CPU", min=0)
+    steps: int = arg(20, "timed steps per architecture", min=1)
+    archs: str = arg(",".join(ARCHITECTURES), "architectures, comma-separated")
+    embedding_dim: int = arg(128, "embedding width", min=1)
+    raw_dir: str = arg(str(SHARED_DATA), "the Amazon QA originals")
+
+
 def main(argv: list[str]) -> None:
-    options = dict(a.split("=", 1) for a in argv)
-    device = resolve_device(options.get("device", "auto"))
-    batch_size = int(options.get("batch_size", 2048 if device.type == "cuda" else 256))
-    steps = int(options.get("steps", 20))
-    archs = options.get("archs", ",".join(ARCHITECTURES)).split(",")
-    dim = int(options.get("embedding_dim", 128))
+    options = parse_overrides(TrainBench, argv)
+    device = resolve_device(options.device)
+    batch_size = options.batch_size or (2048 if device.type == "cuda" else 256)
+    steps, archs, dim = options.steps, options.archs.split(","), options.embedding_dim
     with tempfile.TemporaryDirectory() as tmp:
-        data = prepared_sample(tmp, options.get("raw_dir", SHARED_DATA))
+        data = prepared_sample(tmp, options.raw_dir)
         split = DeviceSplit.from_split(data.train, device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
     print(

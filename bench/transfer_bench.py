@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,7 @@ import torch
 from common import REPO, SHARED_DATA
 
 from data_prep import PrepConfig, load, prepare
-from data_prep.cli import parse_overrides
+from data_prep.cli import arg, parse_overrides
 from qamodels.batches import DeviceSplit
 from qamodels.config import TrainConfig
 from qamodels.lm import LMConfig, pretrain
@@ -63,16 +64,27 @@ BASE = {"arch": "bilstm", "embedding_dim": 128, "lr": 1e-2, "batch_size": 64,
 PARAMS = {"hidden": 128, "layers": 1, "pooling": "concat", "spatial_dropout": 0.2, "dropout": 0.3}
 
 
+@dataclass(frozen=True)
+class TransferBench:
+    settings: str = arg("default,low_label", "data settings, comma-separated")
+    seeds: int = arg(3, "seeds per variant", min=1)
+    epochs: int = arg(6, "classifier epochs", min=1)
+    lm_epochs: int = arg(6, "language-model epochs", min=1)
+    variants: str = arg("all", "all, or indices into VARIANTS, comma-separated")
+    threads: int = arg(2, "torch threads", min=1)
+
+
 def options(argv: list[str]) -> dict:
-    found = dict(a.split("=", 1) for a in argv)
+    found = parse_overrides(TransferBench, argv)
+    names = list(VARIANTS)
     return {
-        "settings": found.get("settings", "default,low_label").split(","),
-        "seeds": int(found.get("seeds", 3)),
-        "epochs": int(found.get("epochs", 6)),
-        "lm_epochs": int(found.get("lm_epochs", 6)),
-        "variants": list(VARIANTS) if found.get("variants", "all") == "all"
-        else [list(VARIANTS)[int(i)] for i in found["variants"].split(",")],
-        "threads": int(found.get("threads", 2)),
+        "settings": found.settings.split(","),
+        "seeds": found.seeds,
+        "epochs": found.epochs,
+        "lm_epochs": found.lm_epochs,
+        "variants": names if found.variants == "all"
+        else [names[int(i)] for i in found.variants.split(",")],
+        "threads": found.threads,
     }  # fmt: skip
 
 
