@@ -52,7 +52,7 @@ def overhead(data, storage: str, epochs: int) -> tuple[float, float, float, floa
     search = SearchConfig(
         max_epochs=epochs, storage_path=storage, train=TrainConfig(patience=epochs)
     )
-    trainable = tune.with_parameters(run_trial, data=data.without_test(), search=search)
+    trainable = tune.with_parameters(run_trial, data=data.without_test(), search_config=search)
     start, wall0 = time.perf_counter(), time.time()
     results = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
@@ -74,7 +74,7 @@ def per_trial_overhead(data, storage: str, reuse: bool, trials: int = 8) -> dict
     the trials' own training, per trial (actor start, data, reports, checkpoints)."""
     search = SearchConfig(max_epochs=1, storage_path=storage,
                           train=TrainConfig(max_train_rows=3000))  # fmt: skip
-    trainable = tune.with_parameters(run_trial, data=data.without_test(), search=search)
+    trainable = tune.with_parameters(run_trial, data=data.without_test(), search_config=search)
     start = time.perf_counter()
     results = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),

@@ -17,9 +17,9 @@ from search.config import SearchConfig
 log = logging.getLogger(__name__)
 
 
-def start_baseline(search: SearchConfig, data: PreparedData):
+def start_baseline(config: SearchConfig, data: PreparedData):
     """The Ray ObjectRef of the fitted baseline, or None when the search runs without one."""
-    if not search.baseline:
+    if not config.baseline:
         return None
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -28,7 +28,7 @@ def start_baseline(search: SearchConfig, data: PreparedData):
     task = ray.remote(num_cpus=1, max_retries=0)(fit_baseline).options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
     )
-    return task.remote(data, search.train.max_train_rows, search.seed)
+    return task.remote(data, config.train.max_train_rows, config.seed)
 
 
 def baseline_result(ref) -> BaselineResult | None:

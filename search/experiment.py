@@ -39,11 +39,11 @@ def not_started(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() and not started(path)
 
 
-def check_new(search: SearchConfig, overwrite: bool) -> None:
+def check_new(config: SearchConfig, overwrite: bool) -> None:
     """A new search never writes into an existing experiment unless told to replace it, and
     never deletes a directory qatune did not create."""
-    path = search.experiment_path
-    if search.resuming:
+    path = config.experiment_path
+    if config.resuming:
         if not (started(path) or not_started(path)):
             raise SearchConfigError(
                 f"resume: {path} holds no experiment to restore: check storage_path= and name="
@@ -101,28 +101,28 @@ def mark_partial(experiment_dir: Path) -> None:
         (experiment_dir / PARTIAL_FILE).write_text("stopped before the end: resume=true\n")
 
 
-def experiment_configs(search: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
+def experiment_configs(config: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
     """Saved with a new experiment, read back on resume: a resumed search runs with the same
     data and settings whatever keys the resuming command repeats (only where Ray runs may
     change: address, ray_cpus; and where the experiment is now)."""
-    saved = search.experiment_path / CONFIG_FILE
-    if not search.resuming:
-        search.experiment_path.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps({"search": as_dict(search), "data": as_dict(prep)}, indent=1))
-        return search, prep
+    saved = config.experiment_path / CONFIG_FILE
+    if not config.resuming:
+        config.experiment_path.mkdir(parents=True, exist_ok=True)
+        saved.write_text(json.dumps({"search": as_dict(config), "data": as_dict(prep)}, indent=1))
+        return config, prep
     if not saved.is_file():
-        return search, prep
+        return config, prep
     # Stopped before its trials began: nothing to restore, so it starts with its settings.
-    resume = "true" if started(search.experiment_path) else ""
+    resume = "true" if started(config.experiment_path) else ""
 
     configs = json.loads(saved.read_text())
     original = dataclasses.replace(
         from_dict(SearchConfig, configs["search"]),
         resume=resume,
-        storage_path=search.storage_path,  # where the experiment is now, if it moved
-        name=search.name,
-        address=search.address,
-        ray_cpus=search.ray_cpus,
+        storage_path=config.storage_path,  # where the experiment is now, if it moved
+        name=config.name,
+        address=config.address,
+        ray_cpus=config.ray_cpus,
     )
     return original, from_dict(PrepConfig, configs["data"])
 

@@ -44,23 +44,23 @@ def unlabeled_tokens(data: PreparedData) -> int:
     return int(np.sum(unlabeled.length)) + int(np.sum(unlabeled.extra["answer_length"]))
 
 
-def wants_pretraining(search: SearchConfig, data: PreparedData) -> bool:
-    if search.pretrain == "false" or search.train.lm_checkpoint:  # off, or the user's own
+def wants_pretraining(config: SearchConfig, data: PreparedData) -> bool:
+    if config.pretrain == "false" or config.train.lm_checkpoint:  # off, or the user's own
         return False
-    if search.pretrain == "true" and len(data.unlabeled) == 0:
+    if config.pretrain == "true" and len(data.unlabeled) == 0:
         raise SearchConfigError(
             "pretrain=true but the unlabeled split is empty: prepare with train_size below "
             "what remains after valid and test (e.g. train_size=0.6), so unlabeled text is left"
         )
-    return search.pretrain == "true" or unlabeled_tokens(data) >= AUTO_MIN_TOKENS
+    return config.pretrain == "true" or unlabeled_tokens(data) >= AUTO_MIN_TOKENS
 
 
-def pretrain_configs(search: SearchConfig) -> dict[str, PretrainConfig]:
+def pretrain_configs(config: SearchConfig) -> dict[str, PretrainConfig]:
     """kind (the architecture whose encoder it pretrains) -> its config."""
-    shared = {"epochs": search.pretrain_epochs, "max_rows": search.pretrain_rows,
-              "seed": search.seed}  # fmt: skip
+    shared = {"epochs": config.pretrain_epochs, "max_rows": config.pretrain_rows,
+              "seed": config.seed}  # fmt: skip
     configs: dict[str, PretrainConfig] = {"bilstm": LMConfig(**shared)}
-    if "transformer" in search.archs:
+    if "transformer" in config.archs:
         configs["transformer"] = MLMConfig(**shared)
     return configs
 
@@ -101,7 +101,7 @@ def link_or_copy(source: Path, target: Path) -> None:
             shutil.copyfile(source, partial)
 
 
-def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
+def pretrain_once(config: SearchConfig, data: PreparedData) -> list[Path]:
     """The experiment's checkpoint of each language model the search needs: from the cache
     when it holds one (a repeated search), else pretrained (one Ray task each, a GPU if the
     cluster has one) straight into the experiment and then linked into the cache."""
@@ -113,9 +113,9 @@ def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_pretrain_task)
     data_ref = None
     paths = []
-    for kind, config in pretrain_configs(search).items():
-        cache = cache_path(data, kind, config)
-        target = search.experiment_path / PRETRAINED_DIR / cache.name
+    for kind, lm_config in pretrain_configs(config).items():
+        cache = cache_path(data, kind, lm_config)
+        target = config.experiment_path / PRETRAINED_DIR / cache.name
         if target.is_file() or cache.is_file():
             log.info("pretrained %s language model: reusing %s", kind, cache)
             if not target.is_file():
@@ -123,22 +123,22 @@ def pretrain_once(search: SearchConfig, data: PreparedData) -> list[Path]:
         else:
             where = "a GPU" if gpus else f"{cpus} CPUs"
             log.info("pretraining the %s language model (%d epochs on %s) ...", kind,
-                     config.epochs, where)  # fmt: skip
+                     lm_config.epochs, where)  # fmt: skip
             if data_ref is None:  # sent to the object store once, when a task needs it
                 data_ref = ray.put(data.without_test())
             target.parent.mkdir(parents=True, exist_ok=True)
-            ray.get(task.remote(kind, config, data_ref, cpus, str(target)))
+            ray.get(task.remote(kind, lm_config, data_ref, cpus, str(target)))
             link_or_copy(target, cache)
             log.info("pretrained %s language model: %s", kind, target)
         paths.append(target)
     return paths
 
 
-def with_pretrained_lm(search: SearchConfig, data: PreparedData) -> SearchConfig:
+def with_pretrained_lm(config: SearchConfig, data: PreparedData) -> SearchConfig:
     """The search with its trials pointed at the pretrained checkpoints in the experiment
     directory, when it pretrains; else unchanged."""
-    if not wants_pretraining(search, data):
-        return search
-    paths = ",".join(str(path) for path in pretrain_once(search, data))
-    train = dataclasses.replace(search.train, lm_checkpoint=paths)
-    return dataclasses.replace(search, train=train)
+    if not wants_pretraining(config, data):
+        return config
+    paths = ",".join(str(path) for path in pretrain_once(config, data))
+    train = dataclasses.replace(config.train, lm_checkpoint=paths)
+    return dataclasses.replace(config, train=train)

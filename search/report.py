@@ -88,7 +88,7 @@ def write_report(
     final: pd.DataFrame,
     rows: pd.DataFrame,
     results: ResultGrid,
-    search: SearchConfig,
+    config: SearchConfig,
     baseline: BaselineResult | None,
     out: Path | None = None,
 ) -> Path:
@@ -97,16 +97,16 @@ def write_report(
     out = out or experiment_dir
     lines = ["# Search report", ""]
     epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0
-    lines += [f"{len(rows)} trials, {epochs} epochs; metric {search.metric}.", ""]
+    lines += [f"{len(rows)} trials, {epochs} epochs; metric {config.metric}.", ""]
     if len(final):
         lines += ["## Baseline, best single, ensemble", "", summary(final), ""]
         lines += ["## Every architecture's best", "", markdown_table(final), ""]
-    curve = anytime(results, search.metric, search.mode)
+    curve = anytime(results, config.metric, config.mode)
     if len(curve):
-        bar = baseline.valid["accuracy"] if baseline and search.metric == "valid_accuracy" else None
-        plot_anytime(curve, search.metric, bar, out)
+        bar = baseline.valid["accuracy"] if baseline and config.metric == "valid_accuracy" else None
+        plot_anytime(curve, config.metric, bar, out)
         lines += ["## Anytime", "", "![anytime](anytime.png)", ""]
-    found = importances(experiment_dir, search.seed)
+    found = importances(experiment_dir, config.seed)
     lines += ["## Hyperparameter importance", ""]
     if found:
         plot_importance(found, out)

@@ -53,33 +53,33 @@ class Placement:
         )
 
 
-def place(search: SearchConfig, cluster: dict[str, float]) -> Placement:
+def place(config: SearchConfig, cluster: dict[str, float]) -> Placement:
     """The placement of `search` on a cluster with these resources (ray.cluster_resources())."""
     gpus, cpus = cluster.get("GPU", 0.0), cluster.get("CPU", 0.0)
-    if search.cpus_per_trial > cpus:
+    if config.cpus_per_trial > cpus:
         raise SearchConfigError(
-            f"cpus_per_trial={search.cpus_per_trial:g} but the Ray cluster has {cpus:g} CPUs: "
+            f"cpus_per_trial={config.cpus_per_trial:g} but the Ray cluster has {cpus:g} CPUs: "
             f"set cpus_per_trial={max(1, int(cpus))} or less"
         )
-    requested = parse_gpus_per_trial(search.gpus_per_trial)
+    requested = parse_gpus_per_trial(config.gpus_per_trial)
     if requested is None:
         share = AUTO_GPU_SHARE if gpus >= 1 else 0.0
     elif requested > 0 and gpus == 0:
         raise SearchConfigError(
-            f"gpus_per_trial={search.gpus_per_trial} but the Ray cluster has no GPU: set "
+            f"gpus_per_trial={config.gpus_per_trial} but the Ray cluster has no GPU: set "
             "gpus_per_trial=auto or 0, or address= a Ray cluster with GPU nodes"
         )
     elif requested > max(gpus, 1):
         raise SearchConfigError(
-            f"gpus_per_trial={search.gpus_per_trial}: the Ray cluster has {gpus:g} GPUs"
+            f"gpus_per_trial={config.gpus_per_trial}: the Ray cluster has {gpus:g} GPUs"
         )
     else:
         share = requested
-    by_cpus = max(1, int(cpus // search.cpus_per_trial))
-    if search.max_concurrent:
-        concurrent = search.max_concurrent
+    by_cpus = max(1, int(cpus // config.cpus_per_trial))
+    if config.max_concurrent:
+        concurrent = config.max_concurrent
     elif share:  # as many as the GPUs hold, CPUs allowing
         concurrent = min(by_cpus, max(1, math.floor(gpus / share + 1e-9)))
     else:
         concurrent = min(by_cpus, CPU_CONCURRENT)
-    return Placement(share, search.cpus_per_trial, concurrent)
+    return Placement(share, config.cpus_per_trial, concurrent)

@@ -80,7 +80,7 @@ class ProgressTable(CLIReporter):
         super()._print("\n".join(x for x in lines if not x.startswith("Result logdir:")))
 
 
-def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
+def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -99,44 +99,44 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
 
     # The test split stays in the driver: no trial, scheduler or searcher ever receives it.
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data.without_test(), search=search),
+        tune.with_parameters(run_trial, data=data.without_test(), search_config=config),
         placement.resources,
     )
-    if search.resuming:
+    if config.resuming:
         try:
             return tune.Tuner.restore(
-                str(search.experiment_path), trainable, resume_unfinished=True,
+                str(config.experiment_path), trainable, resume_unfinished=True,
                 resume_errored=True,
             )  # fmt: skip
         except (AttributeError, ModuleNotFoundError) as err:  # unpickling tuner.pkl
             raise SearchConfigError(
-                f"resume={search.experiment_path}: its saved search state names code this "
+                f"resume={config.experiment_path}: its saved search state names code this "
                 f"version of qatune does not have ({err}); resume it with the version that "
                 "started it, or start a new experiment"
             ) from None
-    searcher = make_searcher(search, gpu=placement.on_gpu)
+    searcher = make_searcher(config, gpu=placement.on_gpu)
     asha = functools.partial(
         ASHAScheduler,
         time_attr="training_iteration",
-        max_t=search.max_epochs,
-        grace_period=search.grace_period,
-        reduction_factor=search.reduction_factor,
+        max_t=config.max_epochs,
+        grace_period=config.grace_period,
+        reduction_factor=config.reduction_factor,
     )
     by_arch = functools.partial(
         FirstRungByArchitecture,
-        max_t=search.max_epochs,
-        grace_period=search.grace_period,
-        reduction_factor=search.reduction_factor,
+        max_t=config.max_epochs,
+        grace_period=config.grace_period,
+        reduction_factor=config.reduction_factor,
     )
-    scheduler = {"asha": asha, "asha_by_arch": by_arch}.get(search.trial_scheduler, FIFOScheduler)()
-    fixed = fixed_training(search.train)  # not in a trial's config: not a column
+    scheduler = {"asha": asha, "asha_by_arch": by_arch}.get(config.trial_scheduler, FIFOScheduler)()
+    fixed = fixed_training(config.train)  # not in a trial's config: not a column
     columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
                "train/embedding": "embedding"}  # fmt: skip
     reporter = ProgressTable(
         parameter_columns={k: v for k, v in columns.items() if k[6:] not in fixed},
         metric_columns={
             "epoch": "epoch",
-            search.metric: search.metric,
+            config.metric: config.metric,
             "valid_macro_f1": "macro_f1",
         },
         max_report_frequency=20,
@@ -144,26 +144,26 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            metric=search.metric,
-            mode=search.mode,
+            metric=config.metric,
+            mode=config.mode,
             search_alg=ConcurrencyLimiter(searcher, max_concurrent=placement.max_concurrent),
             scheduler=scheduler,
-            num_samples=search.num_samples,
+            num_samples=config.num_samples,
             trial_name_creator=trial_dirname,
             trial_dirname_creator=trial_dirname,
             # One actor per concurrent slot for the whole search (Ray's default starts a
             # process per trial: a fresh Python with torch to import, seconds each time).
-            reuse_actors=search.reuse_actors,
+            reuse_actors=config.reuse_actors,
         ),
         run_config=tune.RunConfig(
-            name=search.name,
-            storage_path=str(Path(os.path.expanduser(search.storage_path))),
+            name=config.name,
+            storage_path=str(Path(os.path.expanduser(config.storage_path))),
             # One resumable state per trial, the newest: the best weights are the trial's
             # best_model/ (search/trainable.py), so no older state is kept for them.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
             # Cloud storage: trials' own files (events, best model) travel as artifacts.
-            sync_config=tune.SyncConfig(sync_artifacts="://" in search.storage_path),
+            sync_config=tune.SyncConfig(sync_artifacts="://" in config.storage_path),
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), StoppedTrials()],
             progress_reporter=reporter,
             verbose=1,
@@ -171,26 +171,26 @@ def make_tuner(search: SearchConfig, data: PreparedData, placement: Placement):
     )
 
 
-def run_search(search: SearchConfig, data: PreparedData):
+def run_search(config: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
     import ray
 
-    placement = place(search, ray.cluster_resources())
+    placement = place(config, ray.cluster_resources())
     print(placement.describe())
-    baseline = start_baseline(search, data)  # beside the trials, on a CPU they leave free
+    baseline = start_baseline(config, data)  # beside the trials, on a CPU they leave free
     try:
-        if set(search.embedding_modes()) & set(PRETRAINED_MODES):
-            load_embeddings(data, search.train.vectors)  # built once here, not by each trial
-        with claim(search.experiment_path):
-            search = with_pretrained_lm(search, data)
-            if search.resuming:
-                refill_deleted_checkpoints(search.experiment_path)
-            tuner = make_tuner(search, data, placement)
+        if set(config.embedding_modes()) & set(PRETRAINED_MODES):
+            load_embeddings(data, config.train.vectors)  # built once here, not by each trial
+        with claim(config.experiment_path):
+            config = with_pretrained_lm(config, data)
+            if config.resuming:
+                refill_deleted_checkpoints(config.experiment_path)
+            tuner = make_tuner(config, data, placement)
             with tune_phase():  # a signal now stops the trials the way Ray Tune does
                 results = tuner.fit()
-            remove_empty_checkpoints(search.experiment_path)
-            return conclude(search, data, results, baseline)
+            remove_empty_checkpoints(config.experiment_path)
+            return conclude(config, data, results, baseline)
     finally:
         cancel_baseline(baseline)
 
@@ -201,9 +201,9 @@ def ended_trials(results) -> int:
     return results.num_terminated + results.num_errors - len(STOPPED_BY_SIGNAL)
 
 
-def interrupted(results, search: SearchConfig) -> bool:
+def interrupted(results, config: SearchConfig) -> bool:
     """Stopped before every trial ended: a signal, or the driver's Ray went away."""
-    return GUARD.received is not None or ended_trials(results) < search.num_samples
+    return GUARD.received is not None or ended_trials(results) < config.num_samples
 
 
 def headline(table: pd.DataFrame) -> str:
@@ -220,21 +220,21 @@ def headline(table: pd.DataFrame) -> str:
     return "test accuracy: " + ", ".join(parts)
 
 
-def conclude(search: SearchConfig, data: PreparedData, results, baseline):
+def conclude(config: SearchConfig, data: PreparedData, results, baseline):
     """Leaderboard, held-out scores, ensemble, TensorBoard, report, best model: the whole set
     when the search ended; valid-only and marked PARTIAL when it was interrupted."""
     experiment_dir = Path(results.experiment_path)
-    rows = trial_rows(results, search.metric, search.mode)
-    board = leaderboard(rows, search.metric, search.mode)
+    rows = trial_rows(results, config.metric, config.mode)
+    board = leaderboard(rows, config.metric, config.mode)
     if results.errors:
         print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
         for error in results.errors:
             print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
     mark_partial(experiment_dir)  # until the final phase has published everything
-    if interrupted(results, search):
+    if interrupted(results, config):
         cancel_baseline(baseline)
         write_leaderboard(board, rows, pd.DataFrame(), experiment_dir, partial=True)
-        ended = f"{ended_trials(results)} of {search.num_samples} trials had ended"
+        ended = f"{ended_trials(results)} of {config.num_samples} trials had ended"
         if GUARD.received is not None:
             raise Interrupted(GUARD.received, ended)
         raise SearchInterrupted(
@@ -246,12 +246,12 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
         raise SearchError(f"no trial reported a result: see the errors above ({len(rows)} trials)")
     baseline = baseline_result(baseline)
     with staged(experiment_dir) as out:  # nothing appears until all of it is written
-        held_out = finish(rows, board, data, baseline, search.metric, search.mode,
-                       search.ensemble_top, out)  # fmt: skip
+        held_out = finish(rows, board, data, baseline, config.metric, config.mode,
+                       config.ensemble_top, out)  # fmt: skip
         table = write_leaderboard(board, rows, held_out.table, out)
         configs = [resolved_config(r.path, r.config) for r in results if r.config]
         write_experiment(out, configs, held_out.table)
-        write_report(experiment_dir, held_out.table, rows, results, search, baseline, out)
+        write_report(experiment_dir, held_out.table, rows, results, config, baseline, out)
         best = export_best(board, rows, out)
     print(table)
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
@@ -264,10 +264,10 @@ def conclude(search: SearchConfig, data: PreparedData, results, baseline):
 
 def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
     """Data keys, search keys, and training keys that fix a value for every trial."""
-    prep, search, train = split_overrides(argv, PrepConfig, SearchConfig, TrainConfig)
-    search = with_absolute_paths(dataclasses.replace(search, train=train))
-    validate(search, torch.cuda.device_count())
-    return prep.with_absolute_paths(), search
+    prep, config, train = split_overrides(argv, PrepConfig, SearchConfig, TrainConfig)
+    config = with_absolute_paths(dataclasses.replace(config, train=train))
+    validate(config, torch.cuda.device_count())
+    return prep.with_absolute_paths(), config
 
 
 def main(argv: list[str]) -> int:
@@ -285,27 +285,27 @@ def main(argv: list[str]) -> int:
 
 
 def run_command(argv: list[str]) -> int:
-    search = None
+    config = None
     try:
-        prep, search = parse_args(argv)
-        check_new(search, search.overwrite)
-        search, prep = experiment_configs(search, prep)
+        prep, config = parse_args(argv)
+        check_new(config, config.overwrite)
+        config, prep = experiment_configs(config, prep)
         data = prepared_data(prep)
-        connect(search.address, search.ray_cpus)
+        connect(config.address, config.ray_cpus)
         GUARD.install()  # again: ray.init replaced the SIGTERM handler with its own
-        check_shared_storage(os.path.expanduser(search.storage_path))
-        run_search(search, data)
+        check_shared_storage(os.path.expanduser(config.storage_path))
+        run_search(config, data)
     except Interrupted as stop:
-        return stopped(stop, search)
+        return stopped(stop, config)
     except QatuneError as err:
         return fail(err)
     return 0
 
 
-def stopped(stop: Interrupted, search: SearchConfig | None) -> int:
+def stopped(stop: Interrupted, config: SearchConfig | None) -> int:
     """A signal ended the search: say how far it came; the resume command is the last line."""
     name = stop.name
-    experiment = search.experiment_path if search else None
+    experiment = config.experiment_path if config else None
     if experiment is None or not (experiment / CONFIG_FILE).is_file():
         print(f"stopped by {name} before the search started: nothing was written",
               file=sys.stderr)  # fmt: skip

@@ -107,30 +107,30 @@ def startup_trials(num_samples: int, archs: Sequence[str]) -> int:
     return max(len(archs), num_samples // 5, 2)
 
 
-def make_searcher(search: SearchConfig, gpu: bool = False) -> OptunaSearcher:
+def make_searcher(config: SearchConfig, gpu: bool = False) -> OptunaSearcher:
     """TPE (or random) over the search's space; `gpu`: the GPU's batch sizes (spaces.py)."""
-    archs, modes = search.archs, search.embedding_modes()
+    archs, modes = config.archs, config.embedding_modes()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" lines
-    if search.searcher == "optuna":
+    if config.searcher == "optuna":
         # multivariate, group and constant_liar are chosen on purpose: Optuna's warning that
         # they are experimental tells a user nothing to act on.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
-                seed=search.seed,
-                n_startup_trials=startup_trials(search.num_samples, archs),
+                seed=config.seed,
+                n_startup_trials=startup_trials(config.num_samples, archs),
                 multivariate=True,
                 group=True,  # conditional spaces: one model per architecture's parameter group
                 constant_liar=True,  # concurrent trials: running ones count as bad, not unknown
             )
     else:
-        sampler = optuna.samplers.RandomSampler(seed=search.seed)
-    fixed = fixed_training(search.train)
-    first = recipes(archs, modes, gpu, fixed) if search.recipes else []
+        sampler = optuna.samplers.RandomSampler(seed=config.seed)
+    fixed = fixed_training(config.train)
+    first = recipes(archs, modes, gpu, fixed) if config.recipes else []
     return OptunaSearcher(
         space=define_space(archs, modes, gpu, fixed),
-        metric=search.metric,
-        mode=search.mode,
+        metric=config.metric,
+        mode=config.mode,
         sampler=sampler,
-        points_to_evaluate=first[: search.num_samples],
+        points_to_evaluate=first[: config.num_samples],
     )

@@ -33,12 +33,12 @@ BEST_MODEL_DIR = "best_model"
 RESOLVED_CONFIG = "resolved_config.json"
 
 
-def train_config(search: SearchConfig, arch: str, overrides: dict, use_gpu: bool) -> TrainConfig:
+def train_config(config: SearchConfig, arch: str, overrides: dict, use_gpu: bool) -> TrainConfig:
     """The search's TrainConfig (its fixed keys) with the trial's sampled values laid over."""
     device = "cuda" if use_gpu else "cpu"
     return check_fields(
         dataclasses.replace(
-            search.train, **overrides, arch=arch, epochs=search.max_epochs, device=device
+            config.train, **overrides, arch=arch, epochs=config.max_epochs, device=device
         )  # fmt: skip
     )
 
@@ -60,14 +60,14 @@ def resolved_config(trial_path: str | Path, config: dict) -> dict:
     return json.loads(path.read_text()) if path.is_file() else config
 
 
-def trial_output_dir(search: SearchConfig, arch: str) -> Path:
+def trial_output_dir(config: SearchConfig, arch: str) -> Path:
     """Where a trial writes its TensorBoard events and best model: straight into its
     directory under storage_path when that is a filesystem path (shared by every node on a
     cluster), so nothing depends on a later sync from the node it ran on; for cloud storage,
     the trial's working directory, which Ray uploads as artifacts (see search.run)."""
-    if "://" in search.storage_path:
+    if "://" in config.storage_path:
         return Path(tune.get_context().get_trial_dir())
-    path = search.experiment_path / trial_name(arch, tune.get_context().get_trial_id())
+    path = config.experiment_path / trial_name(arch, tune.get_context().get_trial_id())
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -84,34 +84,34 @@ def model_summary(params: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in flatten(params).items())
 
 
-def rungs(search: SearchConfig) -> set[int]:
+def rungs(config: SearchConfig) -> set[int]:
     """The epochs at which ASHA compares trials (grace * reduction**k up to max_epochs)."""
-    if search.trial_scheduler == "none":
+    if config.trial_scheduler == "none":
         return set()
-    epochs, epoch = set(), search.grace_period
-    while epoch < search.max_epochs:
+    epochs, epoch = set(), config.grace_period
+    while epoch < config.max_epochs:
         epochs.add(epoch)
-        epoch *= search.reduction_factor
+        epoch *= config.reduction_factor
     return epochs
 
 
-def checkpoint_due(end: EpochEnd, search: SearchConfig) -> bool:
+def checkpoint_due(end: EpochEnd, config: SearchConfig) -> bool:
     """A resumable state on a new best epoch, at ASHA's rungs and at the end; not every
     epoch: each state is the model with its optimizer (3x the weights), written to storage
     every node shares. A failed or interrupted trial redoes the epochs since its last one."""
-    return end.improved or end.last or end.metrics["epoch"] in rungs(search)
+    return end.improved or end.last or end.metrics["epoch"] in rungs(config)
 
 
-def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
+def run_trial(config: dict, data: PreparedData, search_config: SearchConfig) -> None:
     arch, params, overrides = decode(config)
     use_gpu = bool(ray.get_gpu_ids()) and torch.cuda.is_available()  # a share was granted
-    torch.set_num_threads(max(1, int(search.cpus_per_trial)))
-    trainer = Trainer(train_config(search, arch, overrides, use_gpu), data, params)
+    torch.set_num_threads(max(1, int(search_config.cpus_per_trial)))
+    trainer = Trainer(train_config(search_config, arch, overrides, use_gpu), data, params)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory))
-    trial_dir = trial_output_dir(search, arch)
+    trial_dir = trial_output_dir(search_config, arch)
     resolved = real_config(config, trainer.transferred)
     writer = TrialWriter(trial_dir, resolved)
     if checkpoint is None:
@@ -136,7 +136,7 @@ def run_trial(config: dict, data: PreparedData, search: SearchConfig) -> None:
             "resources": ray.get_runtime_context().get_assigned_resources(),
             FINISHED: end.last,  # the trainer ended it, not the scheduler (search/searcher.py)
         }
-        if not checkpoint_due(end, search):
+        if not checkpoint_due(end, search_config):
             tune.report(report)
             return
         with tempfile.TemporaryDirectory() as directory:
