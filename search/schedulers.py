@@ -17,14 +17,15 @@ sample (the Transformer's trials ran to the end) for at most 1 point more per fa
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Callable
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from search.pickled import PickledState
 
-class ByArchitecture(FIFOScheduler):
+
+class ByArchitecture(PickledState, FIFOScheduler):
     """Ray Tune scheduler that routes each trial to the scheduler of its architecture
     (`config["arch"]`), made by `make` when that architecture's first trial arrives."""
 
@@ -64,17 +65,8 @@ class ByArchitecture(FIFOScheduler):
     def debug_string(self) -> str:
         return "\n".join(f"{arch}: {s.debug_string()}" for arch, s in self._by_arch.items())
 
-    # Saved and restored whole, as Ray's own ASHA does (its brackets are plain objects).
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
 
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))  # noqa: S301 - our own checkpoint
-
-
-class FirstRungByArchitecture(FIFOScheduler):
+class FirstRungByArchitecture(PickledState, FIFOScheduler):
     """ASHA whose first rung (grace_period) compares a trial with its own architecture's
     trials only; from grace_period * reduction_factor on, with every trial."""
 
@@ -117,11 +109,3 @@ class FirstRungByArchitecture(FIFOScheduler):
     def debug_string(self) -> str:
         return f"first rung, by architecture:\n{self._first.debug_string()}\nlater rungs, " \
                f"all trials:\n{self._later.debug_string()}"  # fmt: skip
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))  # noqa: S301 - our own checkpoint

@@ -12,7 +12,6 @@ per-epoch values as intermediate values, so TPE never learns an epoch-2 score as
 from __future__ import annotations
 
 import math
-import pickle
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -22,11 +21,12 @@ from ray.tune.search import Searcher
 
 from qamodels.spaces import define_space, fixed_training, nested, recipes
 from search.config import SearchConfig
+from search.pickled import PickledState
 
 FINISHED = "trial_finished"  # set in a trial's last report when its trainer stopped it
 
 
-class OptunaSearcher(Searcher):
+class OptunaSearcher(PickledState, Searcher):
     """Optuna's ask/tell behind Ray Tune's Searcher interface."""
 
     def __init__(
@@ -90,15 +90,6 @@ class OptunaSearcher(Searcher):
         searcher = cls.__new__(cls)
         searcher.restore_from_dir(experiment_dir)
         return searcher
-
-    # Saved whole for resume (the study is in memory), as Ray's own searchers do.
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))  # noqa: S301 - our own checkpoint
 
 
 def startup_trials(num_samples: int, archs: Sequence[str]) -> int:

@@ -53,3 +53,16 @@ def test_first_rung_by_architecture_then_every_trial():
     # At epoch 6 (the second rung) the BiLSTM meets the DAN trials: stopped.
     assert decisions(hybrid(), REPORTS, epoch=6)[3] == TrialScheduler.STOP
     assert decisions(ByArchitecture(ASHA), REPORTS, epoch=6)[3] == TrialScheduler.CONTINUE
+
+
+def test_the_schedulers_state_survives_save_and_restore(tmp_path):
+    """A resumed search's scheduler remembers its rungs: the restored one stops the same."""
+    hybrid = functools.partial(FirstRungByArchitecture, max_t=18, grace_period=2,
+                               reduction_factor=3)  # fmt: skip
+    scheduler = hybrid()
+    decisions(scheduler, REPORTS[:3])  # three DAN trials recorded at epoch 2
+    scheduler.save(str(tmp_path / "state.pkl"))
+    restored = hybrid()
+    restored.restore(str(tmp_path / "state.pkl"))
+    assert decisions(restored, [("dan", 0.80)]) == [TrialScheduler.STOP]
+    assert decisions(hybrid(), [("dan", 0.80)]) == [TrialScheduler.CONTINUE]  # a fresh one
