@@ -170,9 +170,13 @@ def prepare(config: PrepConfig) -> Path:
 def describe(path: Path) -> str:
     meta = json.loads((path / "meta.json").read_text())
     stats = meta["length_stats"]
+    rows = meta["rows"]
+    spare = rows.get("unlabeled", 0)
+    held = f"; {spare:,} labeled rows held out as unlabeled text (train_size=)" if spare else ""
     return (
         f"prepared dataset {path}\n"
-        f"  rows: {meta['rows']}\n"
+        f"  rows: {rows.get('train', 0):,} train, {rows.get('valid', 0):,} valid, "
+        f"{rows.get('test', 0):,} test{held}\n"
         f"  classes (train): {meta['class_counts']['train']}\n"
         f"  vocabulary: {meta['vocab_size']} tokens; UNK share of tokens: "
         + ", ".join(f"{k} {v:.2%}" for k, v in meta["unk_share"].items())

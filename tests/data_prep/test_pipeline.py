@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,3 +170,11 @@ def test_sizes_that_are_neither_counts_nor_fractions_are_refused():
     rows = pd.DataFrame({"question": list("abcdefghij") * 10, "category": ["x", "y"] * 50})
     with pytest.raises(SplitError, match="valid_size=-0.1: must be a whole count"):
         split(rows, PrepConfig(valid_size=-0.1, train_size=0.5))
+
+
+def test_the_summary_says_how_many_labeled_rows_train(prepared_sample):
+    from data_prep.pipeline import describe
+
+    text = describe(Path(prepared_sample.path))
+    assert f"{len(prepared_sample.train):,} train, {len(prepared_sample.valid):,} valid" in text
+    assert f"{len(prepared_sample.unlabeled):,} labeled rows held out as unlabeled" in text
