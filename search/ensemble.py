@@ -40,7 +40,9 @@ class Candidate:
 
 def _scores(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(accuracy, mean log-probability of the label) per candidate of a (k, n, classes) stack:
-    accuracy decides, log loss breaks its frequent ties (compared as tuples)."""
+    accuracy decides, log loss breaks its frequent ties (compared as tuples). The selection's
+    own criterion, for all candidates at once (it runs thousands of times per selection); the
+    ensemble's reported scores come from qamodels.metrics.scores like every other model's."""
     picked = np.take_along_axis(probabilities, labels[None, :, None], axis=2)[..., 0]
     accuracy = (probabilities.argmax(2) == labels).mean(1)
     return np.stack([accuracy, np.log(np.clip(picked, 1e-12, None)).mean(1)], axis=1)
