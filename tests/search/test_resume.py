@@ -46,8 +46,12 @@ def snapshotted_second_checkpoint(experiment: Path) -> Path | None:
     snapshots = [p.stat().st_mtime for p in experiment.glob("experiment_state-*.json")]
     for checkpoint in experiment.glob("*_*/checkpoint_000001"):
         trial = checkpoint.parent
+        try:  # Ray removes a trial's older checkpoint (num_to_keep=1) as the next one lands
+            written = checkpoint.stat().st_mtime
+        except FileNotFoundError:
+            continue
         if trial.name not in finished_trials(experiment) and snapshots:
-            if max(snapshots) > checkpoint.stat().st_mtime:
+            if max(snapshots) > written:
                 return trial
     return None
 
