@@ -74,18 +74,9 @@ class TransferBench:
     threads: int = arg(2, "torch threads", min=1)
 
 
-def options(argv: list[str]) -> dict:
-    found = parse_overrides(TransferBench, argv)
+def chosen_variants(bench: TransferBench) -> list[str]:
     names = list(VARIANTS)
-    return {
-        "settings": found.settings.split(","),
-        "seeds": found.seeds,
-        "epochs": found.epochs,
-        "lm_epochs": found.lm_epochs,
-        "variants": names if found.variants == "all"
-        else [names[int(i)] for i in found.variants.split(",")],
-        "threads": found.threads,
-    }  # fmt: skip
+    return names if bench.variants == "all" else [names[int(i)] for i in bench.variants.split(",")]
 
 
 def prepared(setting: str):
@@ -138,22 +129,23 @@ def summary(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def main(argv: list[str]) -> None:
-    opts = options(argv)
-    torch.set_num_threads(opts["threads"])
-    for setting in opts["settings"]:
+    opts = parse_overrides(TransferBench, argv)
+    variants = chosen_variants(opts)
+    torch.set_num_threads(opts.threads)
+    for setting in opts.settings.split(","):
         data = prepared(setting)
         sizes = {s: len(getattr(data, s)) for s in ("train", "valid", "test", "unlabeled")}
         print(f"\n## {setting}: {sizes} (unlabeled: questions, each with an answer)")
-        lm, _history = pretrained_lm(data, opts["lm_epochs"])
+        lm, _history = pretrained_lm(data, opts.lm_epochs)
         rows = []
-        for name in opts["variants"]:
-            for seed in range(opts["seeds"]):
-                rows.append(run_variant(data, lm, name, seed, opts["epochs"]))
+        for name in variants:
+            for seed in range(opts.seeds):
+                rows.append(run_variant(data, lm, name, seed, opts.epochs))
                 print(f"  {name} seed {seed}: test {rows[-1]['test_accuracy']:.4f}", flush=True)
         frame = pd.DataFrame(rows)
         frame.to_csv(Path(data.path) / "transfer_bench.csv", index=False)
-        print(markdown_table(summary(frame, opts["variants"])))
-    print(f"threads={opts['threads']} torch {torch.__version__}; {dataclasses.asdict(LMConfig())}")
+        print(markdown_table(summary(frame, variants)))
+    print(f"threads={opts.threads} torch {torch.__version__}; {dataclasses.asdict(LMConfig())}")
 
 
 if __name__ == "__main__":

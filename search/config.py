@@ -41,7 +41,7 @@ class SearchConfig:
     grace_period: int = arg(2, "epochs every trial gets before ASHA may stop it", min=1)
     reduction_factor: int = arg(3, "ASHA keeps the top 1/reduction_factor at each rung", min=2)
     max_concurrent: int = arg(
-        0, "trials running at once; 0: as many as the GPU shares hold (CPUs only: 2)", min=0
+        0, "trials running at once; 0: as many as the GPUs hold at that share (CPUs only: 2)", min=0
     )
     cpus_per_trial: float = arg(1.0, "CPUs each trial reserves", above=0)
     gpus_per_trial: str = arg(

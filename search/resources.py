@@ -1,5 +1,5 @@
-"""Where the trials run: a GPU share per architecture when the Ray cluster has GPUs, else
-CPU cores; and how many run at once. Decided once, from what the cluster reports.
+"""Where the trials run: a share of a GPU when the Ray cluster has GPUs, else CPU cores;
+and how many run at once. Decided once, from what the cluster reports.
 
     gpus_per_trial=auto   # the default: AUTO_GPU_SHARE if there are GPUs, else 0
     gpus_per_trial=0      # CPUs only, on any cluster
@@ -54,7 +54,7 @@ class Placement:
 
 
 def place(config: SearchConfig, cluster: dict[str, float]) -> Placement:
-    """The placement of `search` on a cluster with these resources (ray.cluster_resources())."""
+    """The placement of a search on a cluster with these resources (ray.cluster_resources())."""
     gpus, cpus = cluster.get("GPU", 0.0), cluster.get("CPU", 0.0)
     if config.cpus_per_trial > cpus:
         raise SearchConfigError(

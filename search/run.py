@@ -21,7 +21,6 @@ best_model/ and best_ensemble/; the last line is the test result.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import sys
 from pathlib import Path
@@ -115,20 +114,14 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
                 "started it, or start a new experiment"
             ) from None
     searcher = make_searcher(config, gpu=placement.on_gpu)
-    asha = functools.partial(
-        ASHAScheduler,
-        time_attr="training_iteration",
-        max_t=config.max_epochs,
-        grace_period=config.grace_period,
-        reduction_factor=config.reduction_factor,
-    )
-    by_arch = functools.partial(
-        FirstRungByArchitecture,
-        max_t=config.max_epochs,
-        grace_period=config.grace_period,
-        reduction_factor=config.reduction_factor,
-    )
-    scheduler = {"asha": asha, "asha_by_arch": by_arch}.get(config.trial_scheduler, FIFOScheduler)()
+    rungs = {"max_t": config.max_epochs, "grace_period": config.grace_period,
+             "reduction_factor": config.reduction_factor}  # fmt: skip
+    if config.trial_scheduler == "asha_by_arch":
+        scheduler = FirstRungByArchitecture(**rungs)
+    elif config.trial_scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="training_iteration", **rungs)
+    else:
+        scheduler = FIFOScheduler()
     fixed = fixed_training(config.train)  # not in a trial's config: not a column
     columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
                "train/embedding": "embedding"}  # fmt: skip

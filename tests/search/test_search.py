@@ -48,7 +48,7 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
         name="all_archs",
         embeddings=("random", "frozen"),
         pretrain="false",  # tests/search/test_pretraining.py
-        gpus_per_trial="0",  # the CPU placement (tests/search/test_resources.py: GPU shares)
+        gpus_per_trial="0",  # the CPU placement (tests/search/test_resources.py: the GPU share)
     )
     results, board = run_search(config, prepared_sample)
     return config, results, board
