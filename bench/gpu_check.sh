@@ -8,6 +8,9 @@
 #   bash bench/gpu_check.sh             # without a GPU: the same steps, small, on the CPU
 #   bash bench/gpu_check.sh recheck     # after a fix (about 4.5 minutes): the tests that had
 #                                       # failed and the main command, nothing else
+#   bash bench/gpu_check.sh accuracy    # about 8.5 minutes: the whole suite under CUDA, then
+#                                       # the main command on 3 split seeds of the sample at
+#                                       # once (bench/lift_bench.py parallel=true)
 #
 # Up to 8 files come back from $OUT: gpu.txt, suite.txt, search_suite.txt, train_bench.md,
 # packing.md, main.txt, util.csv, summary.md. Each step has its own time limit, so a slow
@@ -56,6 +59,24 @@ parallel=()
 [ "$workers" -gt 0 ] && parallel=(-n "$workers")
 big=(source="$work/big.csv" text_column=question label_column=category
      valid_size=0.05 test_size=0.05 train_size=0.85 data_dir="$work/data")
+
+if [ "${1:-}" = accuracy ]; then
+    step suite 170 python3 -m pytest -q -m "not slow" --device="$device" "${parallel[@]}" \
+        -p no:cacheprovider tests/qamodels tests/data_prep tests/test_cluster_config.py \
+        tests/test_suite_setup.py >"$OUT/suite.txt" 2>&1 &
+    search_parallel=()
+    [ "$workers" -gt 0 ] && search_parallel=(-n 3 --dist loadfile)
+    step search_suite 170 python3 -m pytest -q -m "not slow" --device="$device" \
+        "${search_parallel[@]}" -p no:cacheprovider tests/search >"$OUT/search_suite.txt" 2>&1
+    wait
+    quick=()  # on the CPU, the script's own check: 2 trials of 1 epoch
+    [ "$device" = cpu ] && quick=("extra=num_samples=2 max_epochs=1 grace_period=1 arch=dan,cnn_parallel")
+    step lift 330 python3 bench/lift_bench.py parallel=true "${quick[@]}" >"$OUT/lift.md" \
+        2>"$work/lift.log"
+    tail -n 40 "$work/lift.log" >"$OUT/lift_log.txt"
+    cat "$OUT/summary.md"
+    exit 0
+fi
 
 if [ "${1:-}" = recheck ]; then  # the tests that failed on an H100 (test_training, test_cluster)
     step recheck_tests 70 python3 -m pytest -q -m "not slow" --device="$device" "${parallel[@]}" \

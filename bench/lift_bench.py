@@ -2,6 +2,7 @@
 
     python bench/lift_bench.py seeds=0,1,2                 # runs the command once per seed
     python bench/lift_bench.py experiments=results/seed0,results/seed1   # finished ones only
+    python bench/lift_bench.py parallel=true               # all seeds at once (a GPU machine)
 
 Each seed is a new valid/test split (split_seed=); everything is chosen on valid and scored
 on that seed's test split. Prints a Markdown row per seed (baseline, best single model,
@@ -11,6 +12,7 @@ architecture's best) and the mean and spread over seeds.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -32,14 +34,30 @@ COMMAND = ["arch=all", f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0
 class LiftBench:
     seeds: str = arg("0,1,2", "split seeds to run the main command on")
     experiments: str = arg("", "finished experiment directories to summarize instead")
+    parallel: bool = arg(False, "run the seeds at once, each with its own local Ray")
+    extra: str = arg("", "more keys for the main command, space-separated (num_samples=2 ...)")
 
 
-def run(seed: int, storage: Path) -> Path:
+def start(seed: int, storage: Path, extra: list[str]) -> tuple[subprocess.Popen, Path]:
+    """The main command on split seed `seed`, with a Ray temp dir of its own (so searches
+    running at once each start their own local Ray)."""
     name = f"seed{seed}"
     command = [sys.executable, "-m", "search.run", *COMMAND, f"split_seed={seed}",
-               f"storage_path={storage}", f"name={name}"]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return storage / name
+               f"storage_path={storage}", f"name={name}", *extra]  # fmt: skip
+    env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lb", dir="/tmp")}
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env), storage / name
+
+
+def run_all(bench: LiftBench, storage: Path) -> list[Path]:
+    started = []
+    for seed in (int(s) for s in bench.seeds.split(",")):
+        started.append(start(seed, storage, bench.extra.split()))
+        if not bench.parallel:
+            started[-1][0].wait()
+    for process, experiment in started:
+        if process.wait() != 0:
+            raise SystemExit(f"{experiment.name}: the main command failed ({process.returncode})")
+    return [experiment for _, experiment in started]
 
 
 def row(experiment: Path) -> dict:
@@ -68,7 +86,7 @@ def main(argv: list[str]) -> None:
         if bench.experiments:
             experiments = [Path(e) for e in bench.experiments.split(",")]
         else:
-            experiments = [run(int(s), Path(tmp)) for s in bench.seeds.split(",")]
+            experiments = run_all(bench, Path(tmp))
         frame = pd.DataFrame([row(e) for e in experiments])
     points = ["single lift", "ensemble lift", "ensemble - single", "widest arch gap"]
     shown = frame.assign(**{c: frame[c].map("{:+.2f}".format) for c in points})

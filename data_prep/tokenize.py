@@ -12,16 +12,29 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from nltk.tokenize import wordpunct_tokenize
 from tqdm import tqdm
 
 PAD, UNK = 0, 1
 SPECIALS = ("<pad>", "<unk>")
 
 
+def words(text: str) -> list[str]:
+    """nltk's wordpunct_tokenize, the project's one tokenizer."""
+    return _wordpunct()(text)
+
+
+def _wordpunct():
+    # Imported on first use: importing nltk takes ~1.5 s (it loads scipy.stats and regex),
+    # which every trial's worker would pay without ever tokenizing (trials read ids).
+    from nltk.tokenize import wordpunct_tokenize
+
+    return wordpunct_tokenize
+
+
 def tokenize_all(texts: Iterable[str], desc: str = "tokenize") -> list[list[str]]:
+    tokenize = _wordpunct()
     bar = tqdm(texts, desc=desc, unit="text", mininterval=1, disable=None)  # a terminal only
-    return [wordpunct_tokenize(t) for t in bar]
+    return [tokenize(t) for t in bar]
 
 
 def build_vocab(token_lists: Iterable[Sequence[str]], min_freq: int, max_size: int) -> list[str]:

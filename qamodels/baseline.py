@@ -18,7 +18,6 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from nltk.tokenize import wordpunct_tokenize
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -26,6 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from data_prep.store import PreparedData
+from data_prep.tokenize import words
 from qamodels.metrics import scores, softmax_temperature
 from qamodels.trainer import subset_index
 
@@ -59,7 +59,7 @@ class BaselineResult:
 
 
 def tokenizer(text: str) -> list[str]:
-    return wordpunct_tokenize(text.lower())
+    return words(text.lower())
 
 
 def all_candidates() -> list[tuple[str, object]]:

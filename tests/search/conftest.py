@@ -15,6 +15,7 @@ def local_ray():
 
     import search.run  # noqa: F401  (sets the logger environment before Ray starts)
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    # address="local": a Ray of this process alone, even beside another test worker's
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

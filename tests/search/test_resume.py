@@ -184,7 +184,7 @@ def assert_complete(experiment: Path, trials: int) -> None:
     [
         ([signal.SIGINT], ["num_samples=6", "max_epochs=2"]),
         # every trial already created (Tune once counted the ones it stopped as ended)
-        ([signal.SIGTERM], ["num_samples=2", "max_concurrent=2", "max_epochs=6"]),
+        ([signal.SIGTERM], ["num_samples=2", "max_concurrent=2", "max_epochs=4"]),
         ([signal.SIGINT, signal.SIGINT], ["num_samples=6", "max_epochs=2"]),  # at once
     ],
 )
