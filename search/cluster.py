@@ -55,11 +55,12 @@ def check_shared_storage(storage_path: str, timeout_s: float = 120) -> None:
 CONNECT_TIMEOUT_S = 10.0
 
 
-def connect(address: str, ray_cpus: int) -> None:
+def connect(address: str, ray_cpus: int) -> bool:
     """Start a local Ray (no address) or join a running cluster, with a one-line error when
-    none answers: Ray itself retries an unreachable head every few seconds, for minutes."""
+    none answers: Ray itself retries an unreachable head every few seconds, for minutes.
+    False when this process was connected already (a caller's Ray, left to the caller)."""
     if ray.is_initialized():
-        return
+        return False
     if address and address != "auto" and not address.startswith("ray://"):
         host, _, port = address.rpartition(":")
         try:
@@ -81,3 +82,4 @@ def connect(address: str, ray_cpus: int) -> None:
             f"address={address}: could not join a Ray cluster ({str(err).splitlines()[0][:160]})"
             "; start one with `ray start --head`, or leave address empty for a local Ray"
         ) from None
+    return True

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import ray
 import torch
 from ray.tune import CLIReporter
 
@@ -278,13 +279,13 @@ def main(argv: list[str]) -> int:
 
 
 def run_command(argv: list[str]) -> int:
-    config = None
+    config, connected = None, False
     try:
         prep, config = parse_args(argv)
         check_new(config, config.overwrite)
         config, prep = experiment_configs(config, prep)
         data = prepared_data(prep)
-        connect(config.address, config.ray_cpus)
+        connected = connect(config.address, config.ray_cpus)
         GUARD.install()  # again: ray.init replaced the SIGTERM handler with its own
         check_shared_storage(os.path.expanduser(config.storage_path))
         run_search(config, data)
@@ -292,6 +293,11 @@ def run_command(argv: list[str]) -> int:
         return stopped(stop, config)
     except QatuneError as err:
         return fail(err)
+    finally:
+        # Here, not at exit: stopping a local Ray takes seconds, and a second signal in them
+        # must still end the process at once (after main, Python restores SIG_DFL).
+        if connected:
+            ray.shutdown()
     return 0
 
 
