@@ -53,6 +53,27 @@ def device() -> str:
     return test_device()
 
 
+def synthetic_questions(rows: int = 120):
+    """Made-up labeled questions, three topics: the fast tier's data, for tests of mechanics
+    (sources, caching, damage) that real questions would only make slower."""
+    import numpy as np
+    import pandas as pd
+
+    labels = np.array(["pets", "tents", "phones"])[np.arange(rows) % 3]
+    return pd.DataFrame({"text": [f"question {i} about {y}" for i, y in enumerate(labels)],
+                         "label": labels})  # fmt: skip
+
+
+def synthetic_config(data_dir: Path, rows: int = 300, **overrides):
+    """A prepared-data config of `synthetic_questions` written as a CSV under `data_dir`."""
+    from data_prep import PrepConfig
+
+    path = Path(data_dir) / f"synthetic_{rows}.csv"
+    if not path.is_file():
+        synthetic_questions(rows).to_csv(path, index=False)
+    return PrepConfig(source=str(path), data_dir=str(data_dir), **overrides)
+
+
 def sample_config(data_dir: Path, **overrides):
     from data_prep import PrepConfig
 

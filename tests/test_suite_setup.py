@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
+@pytest.mark.e2e
 def test_a_missing_sample_fails_the_suite_with_where_it_goes(tmp_path):
     missing = tmp_path / "no_sample"
     test = "tests/data_prep/test_pipeline.py::test_incomplete_directory_is_never_used"

@@ -17,7 +17,7 @@ from data_prep.errors import DataError
 from data_prep.split import SplitError, split
 from data_prep.store import is_complete
 from data_prep.tokenize import UNK
-from tests.conftest import sample_config
+from tests.conftest import sample_config, synthetic_config
 
 
 def test_round_trip_equals_retokenizing(prepared_sample):
@@ -95,8 +95,8 @@ def test_cache_reused_and_rebuilt_on_change(shared_data, tmp_path):
     assert sum(load(changed_source).meta["rows"].values()) < sum(load(first).meta["rows"].values())
 
 
-def test_incomplete_directory_is_never_used(shared_data, tmp_path):
-    config = sample_config(tmp_path, categories=("appliances", "video games"))
+def test_incomplete_directory_is_never_used(tmp_path):
+    config = synthetic_config(tmp_path)
     target = prepare(config)
     (target / "meta.json").unlink()  # as if an interrupted writer had left it
     assert not is_complete(target)

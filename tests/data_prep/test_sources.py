@@ -5,25 +5,18 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from data_prep import PrepConfig, load, prepare, prepared_data
 from data_prep.errors import DataError
 from data_prep.parse import ParseError
 from data_prep.sources import read_source
-from tests.conftest import sample_config
-
-
-def topics(rows: int = 120) -> pd.DataFrame:
-    labels = np.array(["pets", "tents", "phones"])[np.arange(rows) % 3]
-    return pd.DataFrame({"text": [f"question {i} about {y}" for i, y in enumerate(labels)],
-                         "label": labels})  # fmt: skip
+from tests.conftest import synthetic_config, synthetic_questions
 
 
 def test_latin1_csv_needs_its_encoding(tmp_path):
     path = tmp_path / "latin.csv"
-    frame = topics()
+    frame = synthetic_questions()
     frame.loc[0, "text"] = "café crème for my espresso machine?"
     frame.to_csv(path, index=False, encoding="latin-1")
     with pytest.raises(ParseError, match=r"latin.csv: not utf-8 text .*encoding=latin-1"):
@@ -49,7 +42,7 @@ def test_zero_byte_csv_is_named(tmp_path):
 
 
 def test_rows_without_label_or_text_are_dropped_and_counted(tmp_path, caplog):
-    frame = topics()
+    frame = synthetic_questions()
     frame.loc[[1, 2, 3], "label"] = np.nan
     frame.loc[4, "label"] = " "
     frame.loc[[5, 6], "text"] = ["", np.nan]
@@ -63,7 +56,7 @@ def test_rows_without_label_or_text_are_dropped_and_counted(tmp_path, caplog):
 
 def test_own_file_defaults_to_fractions_and_every_label_trains(tmp_path):
     path = tmp_path / "mine.csv"
-    topics(200).to_csv(path, index=False)
+    synthetic_questions(200).to_csv(path, index=False)
     data = prepared_data(PrepConfig(source=str(path), data_dir=str(tmp_path)))
     assert (len(data.valid), len(data.test), len(data.train)) == (20, 20, 160)
     assert len(data.unlabeled) == 0
@@ -79,8 +72,8 @@ def test_raw_dir_typo_is_an_error_not_a_download(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["labels.json", "truncated train.arrow"])
-def test_damaged_prepared_directory_is_rebuilt(shared_data, tmp_path, damage):
-    config = sample_config(tmp_path, categories=("appliances", "video games"))
+def test_damaged_prepared_directory_is_rebuilt(tmp_path, damage):
+    config = synthetic_config(tmp_path)
     target = prepare(config)
     rows = len(load(target).train)
     if damage.startswith("truncated"):
@@ -92,17 +85,16 @@ def test_damaged_prepared_directory_is_rebuilt(shared_data, tmp_path, damage):
     assert len(load(target).train) == rows and (target / "vocab.txt").is_file()
 
 
-def test_strict_is_part_of_the_cache_key(shared_data, tmp_path):
-    loose = sample_config(tmp_path, categories=("appliances", "video games"))
-    strict = sample_config(tmp_path, categories=("appliances", "video games"), strict=True)
+def test_strict_is_part_of_the_cache_key(tmp_path):
+    loose, strict = synthetic_config(tmp_path), synthetic_config(tmp_path, strict=True)
     assert prepare(loose) != prepare(strict)
 
 
 def test_a_column_of_numbers_is_prepared_with_a_warning(tmp_path, caplog):
     """Ids instead of text: valid is almost all UNK, which a user should hear about."""
-    numbers = topics(200).assign(text=[str(10**9 + 7919 * i) for i in range(200)])
+    numbers = synthetic_questions(200).assign(text=[str(10**9 + 7919 * i) for i in range(200)])
     numbers.to_csv(tmp_path / "ids.csv", index=False)
-    topics(200).to_csv(tmp_path / "words.csv", index=False)
+    synthetic_questions(200).to_csv(tmp_path / "words.csv", index=False)
     for name, warned in (("ids.csv", True), ("words.csv", False)):
         caplog.clear()
         with caplog.at_level(logging.WARNING):

@@ -125,6 +125,7 @@ def test_early_stopping_with_patience(prepared_sample):
     assert result.stopped == "early stop: no better valid_accuracy for 2 epochs"
 
 
+@pytest.mark.e2e
 def test_train_cli_rejects_unknown_parameter_and_trains(tmp_path):
     base = [
         sys.executable,
@@ -157,6 +158,7 @@ def test_train_cli_rejects_unknown_parameter_and_trains(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["params"]["hidden"] == 32
 
 
+@pytest.mark.e2e
 def test_train_cli_keeps_the_finished_epochs_on_sigint(prepared_sample, tmp_path):
     """Ctrl-C after some epochs: exit 130, the run directory holds the best of them."""
     data_dir = Path(prepared_sample.path).parents[1]

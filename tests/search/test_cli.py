@@ -104,6 +104,7 @@ def main_of(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+@pytest.mark.e2e
 def test_unreachable_cluster_is_one_line_not_endless_retries(tmp_path):
     out = run_cli("address=127.0.0.1:9", f"storage_path={tmp_path}", "embeddings=random",
                   f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1",
@@ -124,6 +125,7 @@ def test_unwritable_storage_path(tmp_path, capsys):
     assert "is not writable" in err and "choose a directory" in err
 
 
+@pytest.mark.e2e
 def test_help_lists_every_key_with_its_default():
     out = run_cli("--help")  # the real command once: the module docstring and every table
     assert out.returncode == 0
@@ -153,6 +155,7 @@ def test_an_existing_experiment_is_refused_unless_resumed_or_overwritten(tmp_pat
     assert (experiment / "qatune_config.json").read_text() == "{}"  # untouched
 
 
+@pytest.mark.e2e
 def test_a_running_experiment_is_locked(tmp_path):
     from search.config import SearchConfigError
     from search.experiment import claim

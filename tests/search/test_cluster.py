@@ -27,6 +27,8 @@ import pytest
 
 from tests.conftest import REPO, SHARED_DATA
 
+pytestmark = pytest.mark.e2e  # whole searches (python -m pytest -m "not e2e": the fast tier)
+
 SUFFIX = os.getpid() % 10000
 SUBNET = f"10.{77 + SUFFIX % 100}.0"
 # The ray command of this interpreter (on PATH or not: a --target install has no scripts).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -44,6 +45,7 @@ def session_hparams(trial_dir: Path) -> dict:
     return {k: v.number_value or v.string_value for k, v in start.hparams.items()}
 
 
+@pytest.mark.e2e
 def test_pretrained_once_reused_and_shown_as_it_ran(local_ray, prepared_sample, tmp_path, caplog):
     from search.run import run_search
 

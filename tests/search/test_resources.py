@@ -61,6 +61,7 @@ def test_impossible_placements_are_refused_before_any_trial(keys, cluster, messa
         place(SearchConfig(**keys), cluster)
 
 
+@pytest.mark.e2e
 def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp_path, capsys):
     """The local Ray has one GPU resource (tests/search/conftest.py): `auto` gives each DAN
     trial a quarter of it and the GPU space (here with the batch size fixed for the search,

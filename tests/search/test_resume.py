@@ -18,6 +18,8 @@ import pytest
 from search.publish import STAGING_DIR
 from tests.conftest import REPO, SHARED_DATA
 
+pytestmark = pytest.mark.e2e  # whole searches (python -m pytest -m "not e2e": the fast tier)
+
 MAX_EPOCHS, TRIALS = 3, 4
 
 

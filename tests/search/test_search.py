@@ -28,6 +28,8 @@ from search.searcher import FINISHED, OptunaSearcher
 from search.tensorboard import SCALARS, flatten
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.e2e  # whole searches (python -m pytest -m "not e2e": the fast tier)
+
 MAX_EPOCHS = 3
 
 
