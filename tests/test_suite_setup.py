@@ -14,7 +14,7 @@ from tests.conftest import REPO
 @pytest.mark.e2e
 def test_a_missing_sample_fails_the_suite_with_where_it_goes(tmp_path):
     missing = tmp_path / "no_sample"
-    test = "tests/data_prep/test_pipeline.py::test_incomplete_directory_is_never_used"
+    test = "tests/data_prep/test_pipeline.py::test_cache_reused_and_rebuilt_on_change"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
         cwd=REPO, env={**os.environ, "QATUNE_SAMPLE": str(missing)},
