@@ -36,6 +36,7 @@ class LiftBench:
     experiments: str = arg("", "finished experiment directories to summarize instead")
     parallel: bool = arg(False, "run the seeds at once, each with its own local Ray")
     extra: str = arg("", "more keys for the main command, space-separated (num_samples=2 ...)")
+    storage: str = arg("", "where the experiments are kept; default: a temporary directory")
 
 
 def start(seed: int, storage: Path, extra: list[str]) -> tuple[subprocess.Popen, Path]:
@@ -86,7 +87,7 @@ def main(argv: list[str]) -> None:
         if bench.experiments:
             experiments = [Path(e) for e in bench.experiments.split(",")]
         else:
-            experiments = run_all(bench, Path(tmp))
+            experiments = run_all(bench, Path(bench.storage or tmp))
         frame = pd.DataFrame([row(e) for e in experiments])
     points = ["single lift", "ensemble lift", "ensemble - single", "widest arch gap"]
     shown = frame.assign(**{c: frame[c].map("{:+.2f}".format) for c in points})
