@@ -87,7 +87,7 @@ def main(argv: list[str]) -> None:
         if bench.experiments:
             experiments = [Path(e) for e in bench.experiments.split(",")]
         else:
-            experiments = run_all(bench, Path(bench.storage or tmp))
+            experiments = run_all(bench, Path(bench.storage or tmp).resolve())
         frame = pd.DataFrame([row(e) for e in experiments])
     points = ["single lift", "ensemble lift", "ensemble - single", "widest arch gap"]
     shown = frame.assign(**{c: frame[c].map("{:+.2f}".format) for c in points})
