@@ -294,11 +294,21 @@ def run_command(argv: list[str]) -> int:
     except QatuneError as err:
         return fail(err)
     finally:
-        # Here, not at exit: stopping a local Ray takes seconds, and a second signal in them
-        # must still end the process at once (after main, Python restores SIG_DFL).
         if connected:
-            ray.shutdown()
+            disconnect()
     return 0
+
+
+def disconnect() -> None:
+    """Stop this command's Ray here, under the signal guard, not at exit: that takes seconds,
+    and after main Python restores SIG_DFL, so a signal in them killed the driver (exit -2).
+    Everything is written and said by now: a signal here ends the process at once."""
+    try:
+        ray.shutdown()
+    except Interrupted as stop:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(stop.exit_code)
 
 
 def stopped(stop: Interrupted, config: SearchConfig | None) -> int:

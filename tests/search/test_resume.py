@@ -236,7 +236,8 @@ def test_a_signal_while_trials_run_stops_the_search_truthfully(
 def test_a_signal_before_the_trials_leaves_a_directory_the_same_command_reuses(
     prepared_sample, tmp_path
 ):
-    """SIGINT while the data is prepared (a fresh data_dir): then the same command starts."""
+    """SIGINT while the data is prepared (a fresh data_dir): then the same command starts;
+    SIGTERM once that one has said its result, while it stops Ray: it ends at once, quietly."""
     keys = ["arch=dan", "num_samples=1", "max_epochs=1", "grace_period=1", "max_train_rows=500",
             f"data_dir={tmp_path / 'data'}", "baseline=false"]  # fmt: skip
     driver, env, ray_tmp = start_search(prepared_sample, tmp_path, "early", *keys)
@@ -247,10 +248,16 @@ def test_a_signal_before_the_trials_leaves_a_directory_the_same_command_reuses(
     finally:
         kill_session(driver.pid)
     assert_stopped_truthfully(log, experiment, signal.SIGINT, code)
-    again = subprocess.run(search_args(prepared_sample, tmp_path, "early", *keys), cwd=REPO,
-                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = tmp_path / "again.out"
+    again = subprocess.Popen(search_args(prepared_sample, tmp_path, "early", *keys), cwd=REPO,
+                             env={**env, "PYTHONUNBUFFERED": "1"}, stdout=open(out, "w"),
+                             stderr=open(log, "w"))  # fmt: skip
+    said_result = lambda: "test accuracy:" in out.read_text()  # noqa: E731
+    code = signal_when(again, said_result, [signal.SIGTERM], log)
     shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert code in (0, 143), log.read_text()[-3000:]  # 0: it had stopped Ray already
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    assert out.read_text().strip().splitlines()[-1].startswith("test accuracy:")
     assert_complete(experiment, trials=1)
 
 
