@@ -42,6 +42,7 @@ class SignalGuard:
     def __init__(self) -> None:
         self.received: int | None = None
         self._stop: Callable[[], None] | None = None
+        self._ending = False
         self._previous: dict[int, object] = {}
 
     def install(self) -> SignalGuard:
@@ -69,6 +70,10 @@ class SignalGuard:
         if self.received is not None:
             print(f"{name} again: stopping now", file=sys.stderr, flush=True)
             os._exit(EXIT_CODES.get(signum, 128 + signum))
+        if self._ending:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_CODES.get(signum, 128 + signum))
         self.received = signum
         if self._stop is not None:
             print(f"{name}: stopping (again to stop at once) ...", file=sys.stderr, flush=True)
@@ -85,6 +90,17 @@ class SignalGuard:
             yield
         finally:
             self._stop = None
+
+    @contextlib.contextmanager
+    def ending(self) -> Iterator[None]:
+        """A command's last seconds, everything written and said: a signal ends the process
+        at once, quietly. Never by raising: the signal may land in a finalizer, where an
+        exception is printed with a traceback and ignored (seen while Ray shut down)."""
+        self._ending = True
+        try:
+            yield
+        finally:
+            self._ending = False
 
     def check(self, detail: str = "") -> None:
         if self.received is not None:

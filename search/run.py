@@ -303,12 +303,8 @@ def disconnect() -> None:
     """Stop this command's Ray here, under the signal guard, not at exit: that takes seconds,
     and after main Python restores SIG_DFL, so a signal in them killed the driver (exit -2).
     Everything is written and said by now: a signal here ends the process at once."""
-    try:
+    with GUARD.ending():
         ray.shutdown()
-    except Interrupted as stop:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(stop.exit_code)
 
 
 def stopped(stop: Interrupted, config: SearchConfig | None) -> int:
