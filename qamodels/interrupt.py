@@ -19,6 +19,10 @@ from collections.abc import Callable, Iterator
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report
 
 
+def exit_code(signum: int) -> int:
+    return EXIT_CODES.get(signum, 128 + signum)
+
+
 class Interrupted(KeyboardInterrupt):
     """A signal stopped the work (a KeyboardInterrupt: no `except Exception` swallows it);
     `detail` says how far it had come, when known."""
@@ -33,7 +37,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.signum, 128 + self.signum)
+        return exit_code(self.signum)
 
 
 class SignalGuard:
@@ -66,14 +70,14 @@ class SignalGuard:
             self._previous = {}
 
     def _handle(self, signum: int, _frame) -> None:
-        name = signal.Signals(signum).name
+        name, code = signal.Signals(signum).name, exit_code(signum)
         if self.received is not None:
             print(f"{name} again: stopping now", file=sys.stderr, flush=True)
-            os._exit(EXIT_CODES.get(signum, 128 + signum))
+            os._exit(code)
         if self._ending:
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(EXIT_CODES.get(signum, 128 + signum))
+            os._exit(code)
         self.received = signum
         if self._stop is not None:
             print(f"{name}: stopping (again to stop at once) ...", file=sys.stderr, flush=True)
