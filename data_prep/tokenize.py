@@ -7,6 +7,7 @@ tokens seen at least `min_freq` times, at most `max_size` of them. `max_length` 
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ def words(text: str) -> list[str]:
     return _wordpunct()(text)
 
 
+@functools.cache
 def _wordpunct():
     # Imported on first use: importing nltk takes ~1.5 s (it loads scipy.stats and regex),
     # which every trial's worker would pay without ever tokenizing (trials read ids).
@@ -32,9 +34,8 @@ def _wordpunct():
 
 
 def tokenize_all(texts: Iterable[str], desc: str = "tokenize") -> list[list[str]]:
-    tokenize = _wordpunct()
     bar = tqdm(texts, desc=desc, unit="text", mininterval=1, disable=None)  # a terminal only
-    return [tokenize(t) for t in bar]
+    return [words(t) for t in bar]
 
 
 def build_vocab(token_lists: Iterable[Sequence[str]], min_freq: int, max_size: int) -> list[str]:

@@ -168,8 +168,6 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
 def run_search(config: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
-    import ray
-
     placement = place(config, ray.cluster_resources())
     print(placement.describe())
     baseline = start_baseline(config, data)  # beside the trials, on a CPU they leave free
