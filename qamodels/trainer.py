@@ -141,7 +141,10 @@ class Trainer:
         losses: list[torch.Tensor] = []  # on the device: read back every CHECK_EVERY steps
         for step, batch in enumerate(bar, 1):
             with self._autocast():
-                loss = F.cross_entropy(self.model(batch.ids, batch.mask).float(), batch.label)
+                logits = self.model(batch.ids, batch.mask).float()
+                loss = F.cross_entropy(
+                    logits, batch.label, label_smoothing=self.config.label_smoothing
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:

@@ -11,7 +11,7 @@ from qamodels.config import TrainConfig
 from qamodels.embedding import MODES
 from qamodels.optim import make_optimizer
 from qamodels.registry import ARCHITECTURES
-from qamodels.trainer import Trainer
+from qamodels.trainer import Trainer, predict_logits
 from tests.conftest import first_rows, test_device
 from tests.qamodels.test_masking import SMALL
 
@@ -110,3 +110,23 @@ def test_non_finite_loss_stops_with_a_reason(prepared_sample):
     result = trainer.fit()
     assert result.stopped.startswith("non-finite training loss (nan) at epoch 1 step 1")
     assert result.history == []
+
+
+def test_label_smoothing_bounds_the_confidence(prepared_sample):
+    """Targets with a share s of each label spread over the K classes are fitted at a top
+    probability of 1 - s + s/K; without smoothing it goes to 1."""
+    classes, top = len(prepared_sample.labels), {}
+    for share in (0.0, 0.3):
+        config = TrainConfig(
+            arch="dan", max_train_rows=64, batch_size=64, lr=1e-2, weight_decay=0.0,
+            optimizer="adam", scheduler="none", label_smoothing=share, device=test_device(),
+            progress=False,
+        )  # fmt: skip
+        params = {"hidden": 64, "dropout": 0.0, "word_dropout": 0.0}
+        trainer = Trainer(config, prepared_sample, params)
+        for epoch in range(150):
+            trainer.train_epoch(epoch)
+        logits = predict_logits(trainer.model, trainer.train_split)
+        top[share] = torch.softmax(logits, -1).max(-1).values.mean().item()
+    assert top[0.0] > 0.98
+    assert top[0.3] == pytest.approx(1 - 0.3 + 0.3 / classes, abs=0.02)
