@@ -2,8 +2,9 @@
 
     python bench/recipe_bench.py archs=dan seeds=0,1,2 "variants=plain;label_smoothing=0.1"
 
-Each variant (`;`-separated, each a space-separated list of TrainConfig keys laid over the
-recipe; `plain`: the recipe as the search runs it first) trains the architecture's recipe
+Each variant (`;`-separated, each a space-separated list of TrainConfig keys, or integer model
+parameters as `arch/name=value`, laid over the recipe; `plain`: the recipe as the search runs
+it first) trains the architecture's recipe
 (qamodels/spaces.py) for the search's 15 epochs on each split seed; the best epoch is chosen
 on valid and scored on test, beside the TF-IDF baseline of the same split. Prints a Markdown
 row per architecture and variant: mean valid, mean test and its spread over seeds, best
@@ -52,6 +53,9 @@ def run(arch: str, variant: str, data, epochs: int) -> dict:
     overrides, params = recipe(arch)
     recipe_keys = [f"{k}={v}" for k, v in overrides.items()]
     extra = [item for item in variant.split() if item != "plain"]  # laid over the recipe
+    model_keys = [item for item in extra if "/" in item]  # dan/ngrams=2: a model parameter
+    params = {**params, **{k.split("/")[1]: int(v) for k, v in (i.split("=") for i in model_keys)}}
+    extra = [item for item in extra if item not in model_keys]
     config = parse_overrides(TrainConfig, [*recipe_keys, f"arch={arch}", f"epochs={epochs}",
                                            "progress=false", *extra])  # fmt: skip
     start = time.perf_counter()

@@ -3,6 +3,10 @@
 With `ngrams=2` the average also takes hashed word pairs, each with its own vector (the
 bigram trick of fastText, Joulin et al. 2017): order where it matters most in a short
 question ("fit in" vs "in fit") at the cost of one more embedding table.
+
+With `wide=1` a linear model over the words and word pairs adds its logits to the MLP's (the
+wide and deep model of Cheng et al. 2016): what the TF-IDF baseline does well, rare words
+that name a category, reaches the output directly (BENCHMARKS.md, "A wide path").
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class DANConfig:
     norm: str = arg("layer", "normalization of the average and hidden layers", choices=NORMS)
     ngrams: int = arg(1, "1: words; 2: words and hashed word pairs (fastText)", choices=(1, 2))
     buckets: int = arg(20_000, "hash buckets of the word pairs (ngrams=2)", min=1)
+    wide: int = arg(0, "1: add a linear path from words and word pairs to the logits",
+                    choices=(0, 1))  # fmt: skip
+    wide_buckets: int = arg(2**17, "hash buckets of the wide path's word pairs", min=1)
 
 
 class DAN(nn.Module):
@@ -50,14 +57,46 @@ class DAN(nn.Module):
             p.dropout,
             p.norm,
         )
+        # Built last: the other layers draw the same initial weights with or without it.
+        self.wide = Wide(embedding.num_embeddings, p.wide_buckets, classes) if p.wide else None
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = self.word_dropout(mask).unsqueeze(-1).float()
         total = (self.embedding(ids) * mask).sum(1)
         count = mask.sum(1)
         if self.pairs is not None and ids.shape[1] > 1:
-            pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % self.pairs.num_embeddings
+            pair_ids = hashed_pairs(ids, self.pairs.num_embeddings)
             pair_mask = mask[:, :-1] * mask[:, 1:]  # both words there (and not dropped)
             total = total + (self.pairs(pair_ids) * pair_mask).sum(1)
             count = count + pair_mask.sum(1)
-        return self.head(total / count.clamp(min=1))
+        logits = self.head(total / count.clamp(min=1))
+        return logits if self.wide is None else logits + self.wide(ids, mask)
+
+
+def hashed_pairs(ids: torch.Tensor, buckets: int) -> torch.Tensor:
+    """The hashed ids of each pair of neighbouring words."""
+    return (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % buckets
+
+
+class Wide(nn.Module):
+    """A linear model over the words and hashed word pairs (Cheng et al. 2016's wide part):
+    one weight per class for each, summed and scaled by 1/sqrt(terms) as the L2-normalized
+    TF-IDF of the baseline is. A rare word that names a category moves the logits directly,
+    not through an average of all the words and an MLP. Starts at zero: a plain DAN."""
+
+    def __init__(self, vocab: int, buckets: int, classes: int):
+        super().__init__()
+        self.words = nn.Embedding(vocab, classes)
+        self.pairs = nn.Embedding(buckets, classes)
+        nn.init.zeros_(self.words.weight)
+        nn.init.zeros_(self.pairs.weight)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        total = (self.words(ids) * mask).sum(1)
+        count = mask.sum(1)
+        if ids.shape[1] > 1:
+            pair_mask = mask[:, :-1] * mask[:, 1:]
+            pair_ids = hashed_pairs(ids, self.pairs.num_embeddings)
+            total = total + (self.pairs(pair_ids) * pair_mask).sum(1)
+            count = count + pair_mask.sum(1)
+        return total * count.clamp(min=1).rsqrt()

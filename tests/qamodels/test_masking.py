@@ -103,6 +103,19 @@ def test_padding_never_changes_a_dan_with_word_pairs():
         assert not torch.allclose(model(swapped[0], ones), model(swapped[1], ones))  # order
 
 
+def test_the_wide_dan_starts_as_the_plain_one_and_keeps_padding_out():
+    plain, wide = make("dan", **SMALL["dan"]), make("dan", wide=1, wide_buckets=97, **SMALL["dan"])
+    wide.load_state_dict(plain.state_dict(), strict=False)  # all but the wide path's tables
+    gen = torch.Generator().manual_seed(2)
+    ids, mask = padded([torch.randint(2, VOCAB, (n,), generator=gen) for n in LENGTHS], 9, gen)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(ids, mask), plain(ids, mask))  # the wide path at zero
+        for table in (wide.wide.words, wide.wide.pairs):
+            table.weight.normal_(generator=gen.manual_seed(3))
+        assert not torch.allclose(wide(ids, mask), plain(ids, mask))
+    assert_padding_invariant(wide)
+
+
 @pytest.mark.parametrize("packed", [False, True])
 def test_bilstm_equals_each_sequence_alone(packed):
     """The masked path (the default) and the packed one give each item's own states."""

@@ -27,13 +27,14 @@ def report(searcher, trial_id: str, values: list[float], finished: bool) -> None
 
 
 def test_recipes_are_the_first_trials(searcher):
-    first, second, third = (searcher.suggest(f"t{i}") for i in range(3))
-    assert first["arch"] == "dan" and second["arch"] == "cnn_parallel"
+    first, wide, second, fourth = (searcher.suggest(f"t{i}") for i in range(4))
+    assert [c["arch"] for c in (first, wide, second)] == ["dan", "dan", "cnn_parallel"]
     for config, arch in ((first, "dan"), (second, "cnn_parallel")):
         for key, value in RECIPES[arch].items():
             group, name = key.split("/")
             assert config[group][name] == value
-    assert third["arch"] in ("dan", "cnn_parallel")  # then the sampler takes over
+    assert {**first["dan"], "wide": 1} == wide["dan"]  # the recipe's variant (RECIPE_VARIANTS)
+    assert fourth["arch"] in ("dan", "cnn_parallel")  # then the sampler takes over
 
 
 def test_stopped_trial_is_pruned_and_finished_one_complete_with_its_best(searcher):
@@ -77,4 +78,5 @@ def test_sampler_settings_scale_with_the_budget():
     assert isinstance(sampler, optuna.samplers.TPESampler)
     assert sampler._n_startup_trials == startup_trials(60, SearchConfig().archs) == 12
     assert startup_trials(8, ["dan", "bilstm", "cnn_parallel"]) == 3
-    assert len(recipes(["dan"], ["random"])) == 1
+    assert [p.get("dan/wide") for p in recipes(["dan"], ["random"])] == [0, 1]  # + its variant
+    assert len(recipes(["cnn_parallel"], ["random"])) == 1
