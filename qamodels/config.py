@@ -29,6 +29,11 @@ class TrainConfig:
                                  min=0)  # fmt: skip
     grad_clip: float = arg(1.0, "gradient norm clip; 0: off", min=0)
     label_smoothing: float = arg(0.0, "share of each label spread over all classes", min=0)
+    ema_epochs: float = arg(
+        1.0,
+        "score and keep a moving average of the weights over about this many epochs; 0: off",
+        min=0,
+    )
     patience: int = arg(3, "epochs without a better metric before stopping early", min=1)
     metric: str = arg("valid_accuracy", "what chooses the best epoch and model", choices=METRICS)
     bucket: bool = arg(True, "batches of questions of similar length")

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from data_prep.atomic import atomic_path, write_text
 from data_prep.store import PreparedData, Split
 from qamodels import plots
+from qamodels.averaging import WeightAverage
 from qamodels.batches import DeviceSplit, iterate
 from qamodels.checkpoint import MODEL_FILE, save_model
 from qamodels.classifier import build_classifier
@@ -102,6 +103,11 @@ class Trainer:
         self.scheduler = make_scheduler(
             self.optimizer, config, self.steps_per_epoch * config.epochs
         )
+        self.average = (
+            WeightAverage(self.model, self.steps_per_epoch, config.ema_epochs)
+            if config.ema_epochs
+            else None
+        )
         self.generator = torch.Generator().manual_seed(config.seed)
         self.history: list[dict] = []
         self.iteration_loss: list[float] = []
@@ -150,6 +156,8 @@ class Trainer:
             if self.config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(self.model)
             if self.config.scheduler != "plateau":
                 self.scheduler.step()
             losses.append(loss.detach())
@@ -175,10 +183,18 @@ class Trainer:
         if recent:
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
 
+    @property
+    def scored_model(self) -> torch.nn.Module:
+        """The weights that are scored, kept as the best and saved: the moving average of the
+        weights when there is one (qamodels/averaging.py), else the model's own."""
+        return self.model if self.average is None else self.average.scored(self.model)
+
     def evaluate(self, name: str = "valid") -> tuple[dict, np.ndarray]:
         """Scores of the split `name` (valid, test), named after it, and its confusion matrix."""
         split = self.valid_split if name == "valid" else self._split(name)
-        logits = predict_logits(self.model, split, 2 * self.config.batch_size, self._autocast)
+        logits = predict_logits(
+            self.scored_model, split, 2 * self.config.batch_size, self._autocast
+        )
         probabilities = torch.softmax(logits.float(), -1).cpu().numpy()
         labels, classes = split.label.cpu().numpy(), len(self.data.labels)
         metrics = {f"{name}_{k}": v for k, v in scores(probabilities, labels, classes).items()}
@@ -216,7 +232,7 @@ class Trainer:
             improved = self._improved(metrics[self.config.metric])
             if improved:
                 self.best, self.best_confusion = metrics, confusion
-                self.best_state = copy.deepcopy(self.model.state_dict())
+                self.best_state = copy.deepcopy(self.scored_model.state_dict())
                 self.stale_epochs = 0
             else:
                 self.stale_epochs += 1
@@ -236,17 +252,20 @@ class Trainer:
         interruption between or inside epochs)."""
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+            if self.average is not None:  # what is scored and saved from here on
+                self.average.model.load_state_dict(self.best_state)
         return TrainResult(self.best or {}, self.history, stopped)
 
     def state_dict(self) -> dict:
         return {
             "model": self.model.state_dict(),
+            "average": None if self.average is None else self.average.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "history": self.history,
             "iteration_loss": self.iteration_loss,
             "best": self.best,
-            # On a new best epoch the best weights are the model's: not stored twice.
+            # On a new best epoch the best weights are the scored ones: not stored twice.
             "best_state": None if self._best_is_current() else self.best_state,
             "best_confusion": None if self.best_confusion is None else self.best_confusion.tolist(),
             "stale_epochs": self.stale_epochs,
@@ -259,12 +278,14 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.history, self.iteration_loss = state["history"], state["iteration_loss"]
         self.best, self.best_state = state["best"], state["best_state"]
         if self.best_state is None and self.best is not None:
-            self.best_state = copy.deepcopy(self.model.state_dict())
+            self.best_state = copy.deepcopy(self.scored_model.state_dict())
         confusion = state["best_confusion"]
         self.best_confusion = None if confusion is None else np.array(confusion)
         self.stale_epochs = state["stale_epochs"]
@@ -289,7 +310,7 @@ class Trainer:
         with atomic_path(run_dir / MODEL_FILE) as model_file:  # read by exports meanwhile
             save_model(
                 model_file,
-                self.model,
+                self.scored_model,
                 self.config.arch,
                 self.params,
                 asdict(self.config),

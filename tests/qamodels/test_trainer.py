@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from qamodels.averaging import WeightAverage
 from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
 from qamodels.trainer import STATE_FILE, Trainer
@@ -60,11 +61,13 @@ def test_run_directory_and_best_epoch_restore(prepared_sample, tmp_path):
         )
 
 
-def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tmp_path):
-    straight = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16}).fit()
-    first = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
+@pytest.mark.parametrize("ema_epochs", [0.0, 1.0])
+def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tmp_path, ema_epochs):
+    config = quick(epochs=2, patience=5, ema_epochs=ema_epochs)
+    straight = Trainer(config, prepared_sample, {"filters": 16}).fit()
+    first = Trainer(config, prepared_sample, {"filters": 16})
     first.fit(on_epoch=lambda end: end.save_state(tmp_path) if end.metrics["epoch"] == 1 else None)
-    resumed = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
+    resumed = Trainer(config, prepared_sample, {"filters": 16})
     resumed.restore(tmp_path)
     assert len(resumed.history) == 1
     result = resumed.fit()
@@ -73,10 +76,12 @@ def test_resume_from_saved_state_equals_an_uninterrupted_run(prepared_sample, tm
     )
 
 
-def test_saved_state_holds_the_best_weights_once(prepared_sample, tmp_path):
-    """On a new best epoch the best weights are the model's: the state stores them once, and
-    a restore still knows them; after a worse epoch both are stored."""
-    trainer = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
+@pytest.mark.parametrize("ema_epochs", [0.0, 1.0])
+def test_saved_state_holds_the_best_weights_once(prepared_sample, tmp_path, ema_epochs):
+    """On a new best epoch the best weights are the scored ones (the model's, or their moving
+    average): the state stores them once, and a restore still knows them."""
+    config = quick(epochs=2, patience=5, ema_epochs=ema_epochs)
+    trainer = Trainer(config, prepared_sample, {"filters": 16})
     bests = {}
 
     def save(end):
@@ -89,10 +94,13 @@ def test_saved_state_holds_the_best_weights_once(prepared_sample, tmp_path):
     assert bests[1]
     state = torch.load(tmp_path / "1" / STATE_FILE, weights_only=True)
     assert state["best_state"] is None
-    restored = Trainer(quick(epochs=2, patience=5), prepared_sample, {"filters": 16})
+    restored = Trainer(config, prepared_sample, {"filters": 16})
     restored.restore(tmp_path / "1")
+    scored = state["average"]["model"] if ema_epochs else state["model"]
     for name, tensor in restored.best_state.items():
-        assert torch.equal(tensor, state["model"][name].to(tensor.device)), name
+        assert torch.equal(tensor, scored[name].to(tensor.device)), name
+    if ema_epochs:  # the average is not the model's last weights
+        assert not torch.equal(scored["head.net.5.weight"], state["model"]["head.net.5.weight"])
 
 
 @pytest.mark.gpu
@@ -180,3 +188,21 @@ def test_train_cli_keeps_the_finished_epochs_on_sigint(prepared_sample, tmp_path
     summary = json.loads((run / "metrics.json").read_text())
     assert summary["stopped"] == "stopped by SIGINT" and 1 <= len(summary["history"]) < 500
     assert (run / "model.pt").is_file() and (run / "history.csv").is_file()
+
+
+def test_the_weight_average_follows_its_recurrence():
+    """Start: the model's weights; each step moves a share 1 - min(decay, (1+t)/(10+t)) of
+    the way to the new weights (the growing window first, then the epochs' time constant)."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, steps_per_epoch=10, ema_epochs=2.0)  # decay 1 - 1/20
+    expected = 0.0
+    with torch.no_grad():
+        for step in range(1, 301):
+            model.weight.fill_(float(step % 7))
+            average.update(model)
+            rate = 1 - min(0.95, (1 + step) / (10 + step))
+            expected += rate * (step % 7 - expected)
+    assert average.model.weight.item() == pytest.approx(expected, rel=1e-5)
+    assert average.rate() == pytest.approx(0.05)  # the window has reached 2 epochs of 10 steps
+    assert model.weight.requires_grad and not average.model.weight.requires_grad
