@@ -18,7 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from qamodels.baseline import fit_baseline
 from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES
-from qamodels.spaces import RECIPES
+from qamodels.spaces import RECIPE_VARIANTS, RECIPES
 from search.config import SearchConfig
 from search.ensemble import ENSEMBLE_DIR, read_manifest
 from search.held_out import finish
@@ -182,10 +182,12 @@ def test_tensorboard_holds_scalars_and_hparams_of_every_trial(finished_search):
 
 def test_recipes_run_first(finished_search):
     config, results, _board = finished_search
-    first = study_of(config).get_trials()[:6]
-    assert [t.params["arch"] for t in first] == list(ARCHITECTURES)  # one recipe each, in order
-    for trial in first:
-        recipe = RECIPES[trial.params["arch"]]
+    expected = [(a, change) for a in ARCHITECTURES for change in [{}, *RECIPE_VARIANTS.get(a, [])]]
+    first = study_of(config).get_trials()[: len(expected)]
+    # One recipe each, in order, each followed by its variants (the wide DAN).
+    assert [t.params["arch"] for t in first] == [a for a, _ in expected]
+    for trial, (arch, change) in zip(first, expected, strict=True):
+        recipe = {**RECIPES[arch], **change}
         assert {k: trial.params[k] for k in recipe} == recipe
     ran = [flatten(r.config) for r in results]
     assert all(any(all(c.get(k) == v for k, v in RECIPES[a].items()) for c in ran) for a in RECIPES)
