@@ -6,8 +6,8 @@ constant rate scored 0.878 0.875 0.877 0.891 0.880 on valid over five epochs, an
 test at its 0.891; averaged: 0.887 on valid, 0.885 on test). Their exponential average over
 about the last `ema_epochs` epochs moves less, so the best epoch, ASHA's rungs and the
 search's final choice follow the model more and valid's noise less (BENCHMARKS.md, "Weight
-averaging"). The time constant is counted in
-epochs, not steps: the same setting means the same on a CPU's batches of 64 and a GPU's 2048.
+averaging"). The time constant is counted in epochs, not steps: the same setting means the
+same on a CPU's batches of 64 and a GPU's 2048.
 
 torch.optim.swa_utils.AveragedModel does the same average, but reads its step counter from
 the device on every update (a host sync per step on a GPU) and has no warm-up; here the
