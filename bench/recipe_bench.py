@@ -2,7 +2,7 @@
 
     python bench/recipe_bench.py archs=dan seeds=0,1,2 "variants=plain;label_smoothing=0.1"
 
-Each variant (`;`-separated, each a space-separated list of TrainConfig keys, or integer model
+Each variant (`;`-separated, each a space-separated list of TrainConfig keys, or model
 parameters as `arch/name=value`, laid over the recipe; `plain`: the recipe as the search runs
 it first) trains the architecture's recipe
 (qamodels/spaces.py) for the search's 15 epochs on each split seed; the best epoch is chosen
@@ -27,6 +27,7 @@ from data_prep import load, prepare
 from data_prep.cli import arg, parse_overrides
 from qamodels.baseline import fit_baseline
 from qamodels.config import TrainConfig
+from qamodels.registry import parse_params
 from qamodels.spaces import decode, nested, recipes
 from qamodels.trainer import Trainer
 from search.markdown import markdown_table
@@ -53,9 +54,10 @@ def run(arch: str, variant: str, data, epochs: int) -> dict:
     overrides, params = recipe(arch)
     recipe_keys = [f"{k}={v}" for k, v in overrides.items()]
     extra = [item for item in variant.split() if item != "plain"]  # laid over the recipe
-    model_keys = [item for item in extra if "/" in item]  # dan/ngrams=2: a model parameter
-    params = {**params, **{k.split("/")[1]: int(v) for k, v in (i.split("=") for i in model_keys)}}
-    extra = [item for item in extra if item not in model_keys]
+    model_args = [item.split("/", 1)[1] for item in extra if "/" in item]  # dan/wide=1
+    typed = parse_params(arch, model_args)  # the architecture's own config checks them
+    params = {**params, **{key: typed[key] for key in (a.split("=")[0] for a in model_args)}}
+    extra = [item for item in extra if "/" not in item]
     config = parse_overrides(TrainConfig, [*recipe_keys, f"arch={arch}", f"epochs={epochs}",
                                            "progress=false", *extra])  # fmt: skip
     start = time.perf_counter()

@@ -6,7 +6,8 @@ question ("fit in" vs "in fit") at the cost of one more embedding table.
 
 With `wide=1` a linear model over the words and word pairs adds its logits to the MLP's (the
 wide and deep model of Cheng et al. 2016): what the TF-IDF baseline does well, rare words
-that name a category, reaches the output directly (BENCHMARKS.md, "A wide path").
+that name a category, reaches the output directly (BENCHMARKS.md, "What moves the best
+single model").
 """
 
 from __future__ import annotations
@@ -62,20 +63,24 @@ class DAN(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = self.word_dropout(mask).unsqueeze(-1).float()
-        total = (self.embedding(ids) * mask).sum(1)
-        count = mask.sum(1)
-        if self.pairs is not None and ids.shape[1] > 1:
-            pair_ids = hashed_pairs(ids, self.pairs.num_embeddings)
-            pair_mask = mask[:, :-1] * mask[:, 1:]  # both words there (and not dropped)
-            total = total + (self.pairs(pair_ids) * pair_mask).sum(1)
-            count = count + pair_mask.sum(1)
+        total, count = bag(ids, mask, self.embedding, self.pairs)
         logits = self.head(total / count.clamp(min=1))
         return logits if self.wide is None else logits + self.wide(ids, mask)
 
 
-def hashed_pairs(ids: torch.Tensor, buckets: int) -> torch.Tensor:
-    """The hashed ids of each pair of neighbouring words."""
-    return (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % buckets
+def bag(
+    ids: torch.Tensor, mask: torch.Tensor, words: nn.Embedding, pairs: nn.Embedding | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sum of the vectors of the words `mask` keeps ((b, t, 1) floats) and, with a
+    `pairs` table, of the hashed pairs of two kept neighbours; and how many terms, (b, 1)."""
+    total = (words(ids) * mask).sum(1)
+    count = mask.sum(1)
+    if pairs is not None and ids.shape[1] > 1:
+        pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % pairs.num_embeddings
+        pair_mask = mask[:, :-1] * mask[:, 1:]  # both words there (and not dropped)
+        total = total + (pairs(pair_ids) * pair_mask).sum(1)
+        count = count + pair_mask.sum(1)
+    return total, count
 
 
 class Wide(nn.Module):
@@ -92,11 +97,5 @@ class Wide(nn.Module):
         nn.init.zeros_(self.pairs.weight)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        total = (self.words(ids) * mask).sum(1)
-        count = mask.sum(1)
-        if ids.shape[1] > 1:
-            pair_mask = mask[:, :-1] * mask[:, 1:]
-            pair_ids = hashed_pairs(ids, self.pairs.num_embeddings)
-            total = total + (self.pairs(pair_ids) * pair_mask).sum(1)
-            count = count + pair_mask.sum(1)
+        total, count = bag(ids, mask, self.words, self.pairs)
         return total * count.clamp(min=1).rsqrt()

@@ -196,7 +196,8 @@ assert set(RECIPES) == set(ARCHITECTURES), "every architecture needs a recipe"
 # Changes of a recipe that also start every search over its architecture, right after it:
 # where the sample could not tell two starting points apart on valid, each data set's valid
 # split decides. The wide DAN: valid alike on the sample, ahead on test with every label
-# trained on, and aimed at where the DAN lost to TF-IDF (BENCHMARKS.md, "A wide path").
+# trained on, and aimed at where the DAN lost to TF-IDF (BENCHMARKS.md, "What moves the best
+# single model").
 RECIPE_VARIANTS: dict[str, list[dict[str, Any]]] = {"dan": [{"dan/wide": 1}]}
 RECIPE_TRAINING = {"train/batch_size": 64, "train/optimizer": "adamw",
                    "train/weight_decay": 1e-4, "train/scheduler": "onecycle"}  # fmt: skip
