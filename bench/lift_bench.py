@@ -3,11 +3,17 @@
     python bench/lift_bench.py seeds=0,1,2                 # runs the command once per seed
     python bench/lift_bench.py experiments=results/seed0,results/seed1   # finished ones only
     python bench/lift_bench.py parallel=true               # all seeds at once (a GPU machine)
+    python bench/lift_bench.py rows=5452 test_rows=5000    # as a user's file: held-back B's size
 
 Each seed is a new valid/test split (split_seed=); everything is chosen on valid and scored
-on that seed's test split. Prints a Markdown row per seed (baseline, best single model,
-ensemble, their lifts, and the widest gap between the best single model and another
-architecture's best) and the mean and spread over seeds.
+on that seed's test split. With `rows=`, each seed draws that many labeled rows of the sample
+and a disjoint test file of `test_rows`, written as CSV files, and runs the command the way a
+user's data goes (`source=`, `test_source=`, every label not in valid trained on): held-back
+set B had 5,452 rows and a 500-row official test file (a test of 5,000 measures it closer).
+
+Prints a Markdown row per seed (baseline, best single model, ensemble, their lifts, and the
+widest gap between the best single model and another architecture's best) and the mean and
+spread over seeds.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ import numpy as np
 import pandas as pd
 from common import SHARED_DATA
 
+from data_prep import PrepConfig
 from data_prep.cli import arg, parse_overrides
+from data_prep.parse import parse
 from search.markdown import markdown_table
 
-COMMAND = ["arch=all", f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1",
-           "train_size=0.6"]  # fmt: skip
+README_DATA = [f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6"]
 
 
 @dataclass(frozen=True)
@@ -37,13 +44,32 @@ class LiftBench:
     parallel: bool = arg(False, "run the seeds at once, each with its own local Ray")
     extra: str = arg("", "more keys for the main command, space-separated (num_samples=2 ...)")
     storage: str = arg("", "where the experiments are kept; default: a temporary directory")
+    rows: int = arg(0, "0: the README's command; N: N rows of the sample as a user's CSV", min=0)
+    test_rows: int = arg(5000, "with rows=: rows of the test file (test_source=)", min=1)
 
 
-def start(seed: int, storage: Path, extra: list[str]) -> tuple[subprocess.Popen, Path]:
+def user_files(seed: int, bench: LiftBench, directory: Path) -> list[str]:
+    """`bench.rows` labeled questions of the sample and a disjoint test file, as CSV files a
+    user would bring; the command's data keys for them."""
+    rows, _ = parse(parse_overrides(PrepConfig, [f"raw_dir={SHARED_DATA}", "categories=all"]))
+    rows = rows.sample(frac=1.0, random_state=seed).rename(
+        columns={"question": "text", "category": "label"}
+    )[["text", "label"]]
+    if bench.rows + bench.test_rows > len(rows):
+        raise SystemExit(f"rows + test_rows: the sample holds {len(rows)} questions")
+    train, test = directory / f"train{seed}.csv", directory / f"test{seed}.csv"
+    rows.iloc[: bench.rows].to_csv(train, index=False)
+    rows.iloc[bench.rows : bench.rows + bench.test_rows].to_csv(test, index=False)
+    return [f"source={train}", f"test_source={test}", "valid_size=0.1"]
+
+
+def start(
+    seed: int, storage: Path, data: list[str], extra: list[str]
+) -> tuple[subprocess.Popen, Path]:
     """The main command on split seed `seed`, with a Ray temp dir of its own (so searches
     running at once each start their own local Ray)."""
     name = f"seed{seed}"
-    command = [sys.executable, "-m", "search.run", *COMMAND, f"split_seed={seed}",
+    command = [sys.executable, "-m", "search.run", "arch=all", *data, f"split_seed={seed}",
                f"storage_path={storage}", f"name={name}", *extra]  # fmt: skip
     env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lb", dir="/tmp")}
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env), storage / name
@@ -52,7 +78,8 @@ def start(seed: int, storage: Path, extra: list[str]) -> tuple[subprocess.Popen,
 def run_all(bench: LiftBench, storage: Path) -> list[Path]:
     started = []
     for seed in (int(s) for s in bench.seeds.split(",")):
-        started.append(start(seed, storage, bench.extra.split()))
+        data = user_files(seed, bench, storage) if bench.rows else README_DATA
+        started.append(start(seed, storage, data, bench.extra.split()))
         if not bench.parallel:
             started[-1][0].wait()
     for process, experiment in started:

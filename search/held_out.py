@@ -78,6 +78,19 @@ def candidates(
     return found
 
 
+def weights_by_arch(members: list[tuple[ensemble.Candidate, float]]) -> str:
+    """The ensemble's weight per architecture, heaviest first, with its member count where
+    above one: "0.50 dan (6) + 0.08 bilstm" (the table's arch column; ensemble.json lists
+    every member)."""
+    total: dict[str, list[float]] = {}
+    for candidate, weight in members:
+        total.setdefault(candidate.arch, []).append(weight)
+    ranked_ = sorted(total.items(), key=lambda item: -sum(item[1]))
+    return " + ".join(
+        f"{sum(w):.2f} {arch}" + (f" ({len(w)})" if len(w) > 1 else "") for arch, w in ranked_
+    )
+
+
 def build_ensemble(
     library_: list[ensemble.Candidate], labels: dict, class_names: list[str], target: Path
 ) -> tuple[dict, Path]:
@@ -87,7 +100,7 @@ def build_ensemble(
         s: ensemble.combine([c.probabilities[s] for c in library_], weights) for s in SPLITS
     }
     members = [(c, w) for c, w in zip(library_, weights, strict=True) if w > 0]
-    description = " + ".join(f"{w:.2f} {c.arch}" for c, w in members)
+    description = weights_by_arch(members)
     # One member: out of fold, no ensemble beat the best single model (search/ensemble.py).
     name = f"{len(members)} members" if len(members) > 1 else "best single kept"
     row = score_row("ensemble", name, description, combined, labels, len(class_names))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from search.ensemble import combine, greedy, select
+from search.ensemble import Candidate, combine, greedy, select
+from search.held_out import weights_by_arch
 
 
 def noisy_models(labels: np.ndarray, classes: int, skills: list[float], seed: int):
@@ -67,3 +70,11 @@ def test_a_small_valid_split_keeps_the_best_model_when_the_others_add_only_noise
             loss.append(accuracy(best, labels[held_out]) - accuracy(ensemble, labels[held_out]))
     assert np.mean(greedy_loss) > 0.003  # the 2004 procedure alone overfits here
     assert np.mean(select_loss) <= 0.0005
+
+
+def test_the_table_names_the_weight_of_each_architecture_heaviest_first():
+    def member(arch: str, weight: float) -> tuple[Candidate, float]:
+        return Candidate(arch, arch, Path("."), {}), weight
+
+    members = [member("bilstm", 0.2), member("dan", 0.3), member("dan", 0.3), member("cnn", 0.2)]
+    assert weights_by_arch(members) == "0.60 dan (2) + 0.20 bilstm + 0.20 cnn"
