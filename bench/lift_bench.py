@@ -77,6 +77,7 @@ def start(
 
 def run_all(bench: LiftBench, storage: Path) -> list[Path]:
     started = []
+    storage.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in bench.seeds.split(",")):
         data = user_files(seed, bench, storage) if bench.rows else README_DATA
         started.append(start(seed, storage, data, bench.extra.split()))
