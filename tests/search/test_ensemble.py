@@ -72,6 +72,17 @@ def test_a_small_valid_split_keeps_the_best_model_when_the_others_add_only_noise
     assert np.mean(select_loss) <= 0.0005
 
 
+def test_models_valid_cannot_rank_are_averaged_and_a_clearly_weaker_one_is_left_out():
+    """Where no way of weighing wins out of fold (here two models that agree on every row),
+    the close ones share the weight rather than one of them winning a tie; a model far
+    below them on valid gets none."""
+    labels = np.random.default_rng(0).integers(0, 3, 200)
+    strong, weak = noisy_models(labels, 3, [1.5, 0.1], seed=3)
+    sharper = softmax(np.log(strong) * 1.3)  # same ranking of the classes on every row
+    weights = select([strong, weak, sharper], labels)
+    assert weights.tolist() == [0.5, 0.0, 0.5]
+
+
 def test_the_table_names_the_weight_of_each_architecture_heaviest_first():
     def member(arch: str, weight: float) -> tuple[Candidate, float]:
         return Candidate(arch, arch, Path("."), {}), weight
