@@ -148,8 +148,9 @@ class Trainer:
         for step, batch in enumerate(bar, 1):
             with self._autocast():
                 logits = self.model(batch.ids, batch.mask).float()
-                loss = F.cross_entropy(logits, batch.label,
-                                       label_smoothing=self.config.label_smoothing)  # fmt: skip
+                loss = F.cross_entropy(
+                    logits, batch.label, label_smoothing=self.config.label_smoothing
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.grad_clip:

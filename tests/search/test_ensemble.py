@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from search.ensemble import Candidate, combine, greedy, select
-from search.held_out import weights_by_arch
+from search.ensemble import combine, greedy, select
 
 
 def noisy_models(labels: np.ndarray, classes: int, skills: list[float], seed: int):
@@ -81,11 +78,3 @@ def test_models_valid_cannot_rank_are_averaged_and_a_clearly_weaker_one_is_left_
     sharper = softmax(np.log(strong) * 1.3)  # same ranking of the classes on every row
     weights = select([strong, weak, sharper], labels)
     assert weights.tolist() == [0.5, 0.0, 0.5]
-
-
-def test_the_table_names_the_weight_of_each_architecture_heaviest_first():
-    def member(arch: str, weight: float) -> tuple[Candidate, float]:
-        return Candidate(arch, arch, Path("."), {}), weight
-
-    members = [member("bilstm", 0.2), member("dan", 0.3), member("dan", 0.3), member("cnn", 0.2)]
-    assert weights_by_arch(members) == "0.60 dan (2) + 0.20 bilstm + 0.20 cnn"
