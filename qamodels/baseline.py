@@ -11,12 +11,13 @@ search runs it first: a neural model earns its place by beating it on the same s
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -24,6 +25,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
+from data_prep.cli import ConfigError
 from data_prep.store import PreparedData
 from data_prep.tokenize import words
 from qamodels.metrics import scores, softmax_temperature
@@ -33,7 +35,11 @@ SVC_C = (0.1, 0.3, 1.0, 3.0)
 LOGREG_C = (10.0,)  # slower to fit; one value near its usual best on short texts
 SGD_ALPHA = (1e-5, 3e-5)
 SELECT_ROWS = 50_000  # the candidates are compared on at most this many training rows
-BASELINE_FILE = "baseline.joblib"
+# Saved as plain JSON and arrays, never pickled: a model directory is something people share,
+# and unpickling a planted file runs its code (joblib.load did, through `search.predict`).
+BASELINE_FILE = "baseline.json"  # name, temperature, the vectorizer's settings and vocabulary
+BASELINE_ARRAYS = "baseline.npz"  # idf, coef, intercept (loaded with allow_pickle=False)
+PICKLED_BASELINE = "baseline.joblib"  # the format before: refused, never loaded
 
 
 @dataclass
@@ -52,10 +58,42 @@ class BaselineResult:
         return softmax_temperature(self.pipeline.decision_function(texts), self.temperature)
 
     def save(self, directory: Path) -> Path:
+        """baseline.json and baseline.npz in `directory`; `load_baseline` reads them back."""
         directory.mkdir(parents=True, exist_ok=True)
+        vectorizer = self.pipeline.named_steps["tfidf"]
+        model = self.pipeline.named_steps["model"]
+        vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+        np.savez(
+            directory / BASELINE_ARRAYS,
+            idf=vectorizer.idf_,
+            coef=np.asarray(model.coef_, np.float64),
+            intercept=np.atleast_1d(np.asarray(model.intercept_, np.float64)),
+        )
+        settings = {
+            "name": self.name,
+            "temperature": self.temperature,
+            "ngram_range": list(vectorizer.ngram_range),
+            "sublinear_tf": vectorizer.sublinear_tf,
+            "norm": vectorizer.norm,
+            "vocabulary": vocabulary,
+        }
         path = directory / BASELINE_FILE
-        joblib.dump({"pipeline": self.pipeline, "temperature": self.temperature}, path)
+        path.write_text(json.dumps(settings))
         return path
+
+
+@dataclass
+class LinearTextModel:
+    """A saved baseline read back: the TF-IDF features and the linear model's scores, the
+    same as the fitted pipeline's `decision_function`."""
+
+    vectorizer: TfidfVectorizer
+    coef: np.ndarray  # (classes, features), or (1, features) for two classes
+    intercept: np.ndarray
+
+    def decision_function(self, texts: list[str]) -> np.ndarray:
+        scores = np.asarray(self.vectorizer.transform(texts) @ self.coef.T) + self.intercept
+        return scores.ravel() if self.coef.shape[0] == 1 else scores
 
 
 def tokenizer(text: str) -> list[str]:
@@ -135,9 +173,41 @@ def fit_temperature(decisions: np.ndarray, labels: np.ndarray) -> float:
     return best_t
 
 
-def load_baseline(directory: Path) -> tuple[Pipeline, float]:
-    saved = joblib.load(Path(directory) / BASELINE_FILE)
-    return saved["pipeline"], saved["temperature"]
+def load_baseline(directory: Path) -> tuple[LinearTextModel, float]:
+    """The saved baseline of `directory` and its temperature, read without running code: a
+    pickled one (baseline.joblib) is refused, whoever wrote it."""
+    directory = Path(directory).expanduser()
+    path = directory / BASELINE_FILE
+    if not path.is_file():
+        found = (
+            " (a pickled baseline.joblib, which qatune never loads: unpickling can run code)"
+            if (directory / PICKLED_BASELINE).exists()
+            else ""
+        )
+        raise ConfigError(
+            f"{directory}: no {BASELINE_FILE}{found}; export the model again with this "
+            "version of qatune (search.run resume=<experiment>, or a new search)"
+        )
+    try:
+        settings = json.loads(path.read_text())
+        with np.load(directory / BASELINE_ARRAYS, allow_pickle=False) as arrays:
+            idf, coef, intercept = arrays["idf"], arrays["coef"], arrays["intercept"]
+        vocabulary = {word: i for i, word in enumerate(settings["vocabulary"])}
+        vectorizer = TfidfVectorizer(
+            tokenizer=tokenizer, token_pattern=None, lowercase=False, vocabulary=vocabulary,
+            ngram_range=tuple(settings["ngram_range"]), sublinear_tf=settings["sublinear_tf"],
+            norm=settings["norm"],
+        )  # fmt: skip
+        vectorizer.idf_ = idf
+        temperature = float(settings["temperature"])
+        if not (len(vocabulary) == len(idf) == coef.shape[1] and len(intercept) == len(coef)):
+            raise ValueError("its arrays do not match its vocabulary")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as err:
+        raise ConfigError(
+            f"{directory}: damaged baseline ({str(err).splitlines()[0][:120]}); export the "
+            "model again with this version of qatune"
+        ) from None
+    return LinearTextModel(vectorizer, coef, intercept), temperature
 
 
 def main(argv: list[str]) -> int:

@@ -12,22 +12,31 @@ result. Kept as our own code (not a library's): it works on stored probabilities
 refit, and is a few dozen lines of numpy.
 
 Exported as `best_ensemble/`: `ensemble.json` (members, weights, scores) and one directory
-per member (`model.pt`, or `baseline.joblib` for the linear model); `search.predict` loads it.
+per member (`model.pt`, or `baseline.json` + `baseline.npz` for the linear model);
+`search.predict` loads it, nothing in it pickled.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from data_prep.cli import ConfigError
+from qamodels.baseline import BASELINE_ARRAYS, BASELINE_FILE
 from qamodels.checkpoint import MODEL_FILE
 
 ENSEMBLE_DIR = "best_ensemble"
 ENSEMBLE_FILE = "ensemble.json"
+BASELINE_MEMBER = "baseline"  # the linear model's member name; the others are trial names
+MEMBER_FILES = {MODEL_FILE, BASELINE_FILE, BASELINE_ARRAYS}
+# A member is one directory inside the ensemble's: a plain name, no separator, no "..".
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=,+-]*")
 
 
 @dataclass
@@ -36,7 +45,7 @@ class Candidate:
 
     name: str  # trial id, or "baseline"
     arch: str  # architecture, or the baseline's description
-    source: Path  # the directory holding model.pt (or baseline.joblib)
+    source: Path  # the directory holding model.pt (or baseline.json and baseline.npz)
     probabilities: dict[str, np.ndarray]  # "valid" / "test" -> (n, classes)
 
 
@@ -184,7 +193,7 @@ def export(
         directory = target / candidate.name
         directory.mkdir()
         for file in candidate.source.iterdir():
-            if file.name == MODEL_FILE or file.suffix == ".joblib":
+            if file.name in MEMBER_FILES:
                 shutil.copy2(file, directory / file.name)
         members.append({"name": candidate.name, "arch": candidate.arch, "weight": float(weight)})
     manifest = {"members": members, "labels": labels, "scores": scores}
@@ -193,7 +202,28 @@ def export(
 
 
 def read_manifest(directory: Path) -> dict:
-    return json.loads((Path(directory) / ENSEMBLE_FILE).read_text())
+    """ensemble.json, checked: labels, and members each a plain directory name inside the
+    ensemble's (never a path out of it) with a finite weight; one line if not."""
+    path = Path(directory) / ENSEMBLE_FILE
+    try:
+        manifest = json.loads(path.read_text())
+        labels, members = manifest["labels"], manifest["members"]
+        if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ValueError("labels is not a list of names")
+        if not (isinstance(members, list) and members):
+            raise ValueError("no members")
+        for member in members:
+            name, weight = member["name"], member["weight"]
+            if not (isinstance(name, str) and PLAIN_NAME.fullmatch(name)):
+                raise ValueError(f"member name {name!r} is not a plain directory name")
+            if not (isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0):
+                raise ValueError(f"member {name}: weight {weight!r} is not a number >= 0")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(
+            f"{path}: not a valid ensemble ({str(err).splitlines()[0][:160]}); export it again "
+            "(search.run resume=<experiment>) or use best_model/"
+        ) from None
+    return manifest
 
 
 def is_ensemble(directory: Path) -> bool:

@@ -132,9 +132,10 @@ def finish(
     if baseline is not None:
         table.append(score_row("baseline", "-", baseline.name, baseline.probabilities, labels,
                                classes))  # fmt: skip
-        saved = baseline.save(experiment_dir / "baseline")
+        saved = baseline.save(experiment_dir / ensemble.BASELINE_MEMBER)
         if library_:
-            library_.append(ensemble.Candidate("baseline", baseline.name, saved.parent,
+            member = ensemble.BASELINE_MEMBER
+            library_.append(ensemble.Candidate(member, baseline.name, saved.parent,
                                                baseline.probabilities))  # fmt: skip
     ensemble_dir = None
     if library_:

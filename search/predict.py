@@ -23,12 +23,12 @@ from data_prep.cli import ConfigError, arg, fail, help_text, parse_overrides
 from data_prep.errors import QatuneError
 from data_prep.store import Split
 from data_prep.tokenize import UNK, encode_texts
-from qamodels.baseline import BASELINE_FILE, load_baseline
+from qamodels.baseline import LinearTextModel, load_baseline
 from qamodels.batches import DeviceSplit
 from qamodels.checkpoint import load_model
 from qamodels.metrics import softmax_temperature
 from qamodels.trainer import predict_logits
-from search.ensemble import is_ensemble, read_manifest
+from search.ensemble import BASELINE_MEMBER, is_ensemble, read_manifest
 
 
 class Batched:
@@ -71,11 +71,11 @@ class Predictor(Batched):
 class BaselinePredictor(Batched):
     """The TF-IDF + linear model as an ensemble member (probabilities fitted on valid)."""
 
-    pipeline: object
+    model: LinearTextModel
     temperature: float
 
     def probabilities(self, questions: Sequence[str]) -> torch.Tensor:
-        scores = self.pipeline.decision_function([q.lower() for q in questions])
+        scores = self.model.decision_function([q.lower() for q in questions])
         return torch.from_numpy(softmax_temperature(scores, self.temperature)).float()
 
 
@@ -92,9 +92,9 @@ class EnsemblePredictor(Batched):
         path = Path(path).expanduser()
         manifest = read_manifest(path)
         members: list[Batched] = []
-        for member in manifest["members"]:
+        for member in manifest["members"]:  # names checked by read_manifest: one plain part
             directory = path / member["name"]
-            if (directory / BASELINE_FILE).is_file():
+            if member["name"] == BASELINE_MEMBER:
                 members.append(BaselinePredictor(*load_baseline(directory)))
             else:
                 members.append(Predictor.load(directory, device))

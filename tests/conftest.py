@@ -40,6 +40,17 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(skip)
 
 
+class PlantedPickle:
+    """Unpickling this writes `marker`: what a hostile pickle planted in a model or
+    experiment directory would do (tests check that the marker never appears)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "ran"))
+
+
 def test_device() -> str:
     """The device the tests train on (`--device`); usable outside fixtures."""
     return os.environ.get("QATUNE_TEST_DEVICE", "cpu")

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
-from qamodels.baseline import fit_baseline, load_baseline
+from data_prep.cli import ConfigError
+from qamodels.baseline import (
+    BASELINE_ARRAYS,
+    BASELINE_FILE,
+    PICKLED_BASELINE,
+    fit_baseline,
+    load_baseline,
+)
 from qamodels.metrics import softmax_temperature
+from tests.conftest import PlantedPickle
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +39,28 @@ def test_baseline_is_trained_and_scored_on_every_split(baseline, prepared_sample
 
 
 def test_saved_baseline_predicts_what_was_scored(baseline, prepared_sample, tmp_path):
-    pipeline, temperature = load_baseline(baseline.save(tmp_path).parent)
+    model, temperature = load_baseline(baseline.save(tmp_path).parent)
     texts = prepared_sample.texts("test")[:200]
-    probs = softmax_temperature(pipeline.decision_function(texts), temperature)
+    probs = softmax_temperature(model.decision_function(texts), temperature)
     assert np.allclose(probs, baseline.probabilities["test"][:200])
+    assert not list(tmp_path.glob("*.joblib")) and not list(tmp_path.glob("*.pkl"))
+
+
+def test_a_planted_pickle_is_never_loaded(tmp_path):
+    marker = tmp_path / "payload_ran"
+    planted = tmp_path / "member"
+    planted.mkdir()
+    with open(planted / PICKLED_BASELINE, "wb") as file:
+        pickle.dump(PlantedPickle(marker), file)
+    with pytest.raises(ConfigError, match="pickled baseline.joblib, which qatune never loads"):
+        load_baseline(planted)
+    np.save(planted / "x.npy", np.array([PlantedPickle(marker)], dtype=object), allow_pickle=True)
+    (planted / BASELINE_ARRAYS).write_bytes((planted / "x.npy").read_bytes())  # a pickle in npz
+    (planted / BASELINE_FILE).write_text('{"vocabulary": [], "temperature": 1}')
+    with pytest.raises(ConfigError, match="damaged baseline") as err:
+        load_baseline(planted)
+    assert len(str(err.value).splitlines()) == 1
+    assert not marker.exists()
 
 
 def test_baseline_trains_on_the_trials_subset(baseline, prepared_sample):

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+import shutil
+
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from qamodels.baseline import BASELINE_ARRAYS, BASELINE_FILE, PICKLED_BASELINE, fit_baseline
 from qamodels.config import TrainConfig
 from qamodels.trainer import Trainer
-from search import evaluate, predict
-from tests.conftest import test_device
+from search import ensemble, evaluate, predict
+from tests.conftest import PlantedPickle, test_device
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +99,55 @@ def test_evaluate_scores_an_own_labeled_file(model_dir, prepared_sample, tmp_pat
     ):
         code, _out, err = run(evaluate.main, args + bad, capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.fixture(scope="module")
+def ensemble_dir(model_dir, prepared_sample, tmp_path_factory):
+    baseline = fit_baseline(prepared_sample, max_train_rows=2000)
+    saved = baseline.save(tmp_path_factory.mktemp("baseline")).parent
+    members = [
+        ensemble.Candidate("dan_00000", "dan", model_dir, {}),
+        ensemble.Candidate(ensemble.BASELINE_MEMBER, baseline.name, saved, {}),
+    ]
+    target = tmp_path_factory.mktemp("exported") / ensemble.ENSEMBLE_DIR
+    return ensemble.export(members, np.array([0.5, 0.5]), {}, prepared_sample.labels, target)
+
+
+def test_planted_pickles_in_an_ensemble_never_run(ensemble_dir, tmp_path, capsys):
+    marker = tmp_path / "payload_ran"
+    planted = tmp_path / "shared_ensemble"
+    shutil.copytree(ensemble_dir, planted)
+    for member in ("dan_00000", ensemble.BASELINE_MEMBER):  # beside model.pt, and instead
+        with open(planted / member / PICKLED_BASELINE, "wb") as file:
+            pickle.dump(PlantedPickle(marker), file)
+    code, out, _err = run(predict.main, [f"model={planted}", "phone case?"], capsys)
+    assert code == 0 and "->" in out  # the network member loads as it is
+
+    for file in (BASELINE_FILE, BASELINE_ARRAYS):
+        (planted / ensemble.BASELINE_MEMBER / file).unlink()
+    code, _out, err = run(predict.main, [f"model={planted}", "phone case?"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "pickled baseline.joblib, which qatune never loads" in err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["../baseline", "/tmp", "..", "a/b", "", ".hidden"])
+def test_ensemble_members_are_plain_names_inside_it(ensemble_dir, tmp_path, capsys, name):
+    copy = tmp_path / "copy"
+    shutil.copytree(ensemble_dir, copy)
+    manifest = json.loads((copy / ensemble.ENSEMBLE_FILE).read_text())
+    manifest["members"][1]["name"] = name
+    (copy / ensemble.ENSEMBLE_FILE).write_text(json.dumps(manifest))
+    code, _out, err = run(predict.main, [f"model={copy}", "phone case?"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "ensemble.json: not a valid ensemble" in err and "plain directory name" in err
+
+
+def test_ensemble_predicts_the_weighted_average_of_its_members(ensemble_dir, model_dir):
+    questions = ["does this fit a 2014 civic?", "is the tent waterproof?"]
+    loaded = predict.load_predictor(ensemble_dir)
+    network = predict.Predictor.load(model_dir).probabilities(questions)
+    assert {type(m) for m in loaded.members} == {predict.Predictor, predict.BaselinePredictor}
+    linear = loaded.members[1].probabilities(questions)
+    assert torch.allclose(loaded.probabilities(questions), 0.5 * network + 0.5 * linear)
+    assert torch.allclose(linear.sum(-1), torch.ones(2))
