@@ -7,11 +7,15 @@ see would silently lose every result of the other nodes, so it is refused before
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import socket
 import uuid
 from pathlib import Path
 
 import ray
+from ray._private import ray_constants
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from search.config import SearchConfigError
@@ -53,6 +57,32 @@ def check_shared_storage(storage_path: str, timeout_s: float = 120) -> None:
 
 
 CONNECT_TIMEOUT_S = 10.0
+LOOPBACK = "127.0.0.1"
+TOKEN_PATH = Path.home() / ".ray" / "auth_token"  # where Ray reads its default token
+
+
+def local_only() -> None:
+    """A local search's Ray listens on 127.0.0.1 alone, and its token is the user's alone.
+
+    Ray binds its servers (GCS, raylets, workers) to the node's address, and on Linux turns
+    "127.0.0.1" into the machine's outward address unless clusters are off, its setting for
+    laptops (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is imported: so the constant
+    too). Off, anyone who reached the machine could join the search's Ray and run code in it.
+    Ray writes a missing token with the umask (0644, readable by every user): written here
+    first, 0600, and an existing one of the user's made private."""
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"  # the workers, too
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+        return
+    if not TOKEN_PATH.exists():
+        TOKEN_PATH.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another driver made it meanwhile
+            descriptor = os.open(TOKEN_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+    info = TOKEN_PATH.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        TOKEN_PATH.chmod(0o600)
 
 
 def connect(address: str, ray_cpus: int) -> bool:
@@ -71,11 +101,14 @@ def connect(address: str, ray_cpus: int) -> bool:
                 "`ray start --head` (or `ray up cluster.yaml`), or leave address empty for a "
                 "local Ray"
             ) from None
+    if not address:
+        local_only()
     try:
         ray.init(
             address=address or None,
             num_cpus=None if address else (ray_cpus or None),
             log_to_driver=False,  # trials print nothing a user needs; their errors are reported
+            _node_ip_address=None if address else LOOPBACK,
         )
     except (ConnectionError, RuntimeError) as err:
         raise SearchConfigError(

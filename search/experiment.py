@@ -12,20 +12,78 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from data_prep import PrepConfig
+from data_prep.atomic import write_text
 from data_prep.cli import as_dict, from_dict
 from search.config import SearchConfig, SearchConfigError
+from search.trust import check_trusted
 
 CONFIG_FILE = "qatune_config.json"
 LOCK_FILE = ".qatune.lock"
 PARTIAL_FILE = "PARTIAL"
+# Written first, under the lock, by the search that creates the directory: a directory is
+# a qatune experiment when it holds this marker (or, from before the marker, Ray's state
+# beside the saved settings) and nothing qatune or Ray would not have written.
+MARKER_FILE = ".qatune_experiment.json"
+MARKER_KIND = "qatune experiment"
+
+# Everything a search (its driver, Ray Tune, its trials) writes at the top of an experiment.
+# Anything else is the user's: never adopted, never deleted.
+OWN_NAMES = re.compile(
+    r"|".join(
+        [
+            re.escape(n)
+            for n in (
+                CONFIG_FILE,
+                LOCK_FILE,
+                PARTIAL_FILE,
+                MARKER_FILE,
+                "tuner.pkl",
+                "trainable.pkl",
+                "leaderboard.md",
+                "leaderboard.csv",
+                "report.md",
+                "trials.csv",
+                "final.csv",
+                "anytime.png",
+                "importance.png",
+                "best_model",
+                "best_ensemble",
+                "baseline",
+                "pretrained",
+                ".final-staging",
+            )
+        ]  # fmt: skip
+        + [
+            r"experiment_state-[\w.-]+\.json",
+            r"basic-variant-state-[\w.-]+\.json",
+            r"searcher-state-[\w.-]+\.pkl",
+            r"events\.out\.tfevents\.[\w.-]+",
+            r"\.replaced-[\w.-]+",  # search/publish.py
+            r"\.qatune-shared-[0-9a-f]+",  # search/cluster.py
+            r"\.[\w.-]+\.\d+-[0-9a-f]{8}\.tmp",  # data_prep/atomic.py, interrupted
+            r"[a-z0-9_]+_[0-9a-f]{5,10}_\d{5}",  # trial directories: <arch>_<Ray's trial id>
+        ]
+    )
+)
 
 
-OWN_FILES = {CONFIG_FILE, LOCK_FILE, PARTIAL_FILE}  # what a search writes before Ray does
+def foreign_entries(path: Path) -> list[str]:
+    """The entries of `path` that no search writes."""
+    return sorted(e.name for e in path.iterdir() if not OWN_NAMES.fullmatch(e.name))
+
+
+def has_marker(path: Path) -> bool:
+    try:
+        return json.loads((path / MARKER_FILE).read_text()).get("kind") == MARKER_KIND
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def started(path: Path) -> bool:
@@ -33,40 +91,87 @@ def started(path: Path) -> bool:
     return any((path / name).exists() for name in ("tuner.pkl", "leaderboard.md"))
 
 
+def is_experiment(path: Path) -> bool:
+    """A qatune experiment: its marker (or, before markers, saved settings beside Ray's
+    state), and nothing foreign beside them."""
+    if not path.is_dir() or foreign_entries(path):
+        return False
+    return has_marker(path) or ((path / CONFIG_FILE).is_file() and started(path))
+
+
 def not_started(path: Path) -> bool:
     """A qatune experiment stopped before its trials began (a signal or an error during data
     preparation, pretraining or a check): the same command may start it again."""
-    return (path / CONFIG_FILE).is_file() and not started(path)
+    return is_experiment(path) and not started(path)
 
 
 def check_new(config: SearchConfig, overwrite: bool) -> None:
-    """A new search never writes into an existing experiment unless told to replace it, and
-    never deletes a directory qatune did not create."""
+    """Before anything is written: a new search never writes into an existing experiment
+    unless told to replace it, and never into (or deletes) a directory qatune did not create."""
     path = config.experiment_path
+    if path.exists() and not path.is_dir():
+        raise SearchConfigError(f"{path} is a file, not an experiment directory: another name=")
     if config.resuming:
-        if not (started(path) or not_started(path)):
+        if not is_experiment(path):
             raise SearchConfigError(
-                f"resume: {path} holds no experiment to restore: check storage_path= and name="
+                f"resume: {path} holds no experiment to restore"
+                f"{describe_foreign(path)}: check storage_path= and name="
             )
+        check_trusted(path)
         return
-    if not path.is_dir() or not_started(path):
-        return
-    ours = (path / CONFIG_FILE).is_file()
-    if not ours and {p.name for p in path.iterdir()} - OWN_FILES:
+    if not path.is_dir() or not {e.name for e in path.iterdir()} - {LOCK_FILE} or not_started(path):
+        return  # new, or just claimed by this driver, or never started
+    if not is_experiment(path):
         raise SearchConfigError(
-            f"{path} exists and is not a qatune experiment (no {CONFIG_FILE}): qatune neither "
-            "writes into nor deletes it; choose another name="
+            f"{path} exists and is not a qatune experiment{describe_foreign(path)}: qatune "
+            "neither writes into nor deletes it; choose another name="
         )
-    if not ours:
-        return
     if not overwrite:
         raise SearchConfigError(
             f"{path} already holds an experiment: resume=true to continue it, "
             "overwrite=true to replace it, or another name="
         )
-    with claim(path):  # not while another driver runs it
-        pass
-    shutil.rmtree(path)
+
+
+def describe_foreign(path: Path) -> str:
+    foreign = foreign_entries(path) if path.is_dir() else []
+    if not foreign:
+        return ""
+    more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+    return f" (it holds {', '.join(foreign[:3])}{more}, which no search writes)"
+
+
+def remove_own_entries(path: Path) -> None:
+    """overwrite=true: delete what a search wrote, keeping the lock this driver holds and the
+    marker; anything foreign (none, by check_new, unless added since) stays."""
+    for entry in path.iterdir():
+        if entry.name in (LOCK_FILE, MARKER_FILE) or not OWN_NAMES.fullmatch(entry.name):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+@contextlib.contextmanager
+def open_experiment(
+    config: SearchConfig, prep: PrepConfig
+) -> Iterator[tuple[SearchConfig, PrepConfig]]:
+    """The experiment directory, held by this driver from before its first write to the end:
+    checked, locked, emptied of the old run (overwrite=true), marked and its settings saved
+    (or, on resume, read back). A second driver is refused before it writes anything."""
+    check_new(config, config.overwrite)
+    with claim(config.experiment_path):
+        check_new(config, config.overwrite)  # again, under the lock: another driver may have
+        if config.overwrite and not config.resuming:  # finished or started meanwhile
+            remove_own_entries(config.experiment_path)
+        mark(config.experiment_path)
+        yield experiment_configs(config, prep)
+
+
+def mark(path: Path) -> None:
+    if not has_marker(path):
+        write_text(path / MARKER_FILE, json.dumps({"kind": MARKER_KIND, "id": uuid.uuid4().hex}))
 
 
 @contextlib.contextmanager
@@ -108,10 +213,10 @@ def experiment_configs(config: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
     saved = config.experiment_path / CONFIG_FILE
     if not config.resuming:
         config.experiment_path.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps({"search": as_dict(config), "data": as_dict(prep)}, indent=1))
+        write_text(saved, json.dumps({"search": as_dict(config), "data": as_dict(prep)}, indent=1))
         return config, prep
-    if not saved.is_file():
-        return config, prep
+    if not saved.is_file():  # stopped before it saved its settings: a fresh start
+        return dataclasses.replace(config, resume=""), prep
     # Stopped before its trials began: nothing to restore, so it starts with its settings.
     resume = "true" if started(config.experiment_path) else ""
 

@@ -51,10 +51,8 @@ from search.config import (
 from search.ensemble import ENSEMBLE_DIR
 from search.experiment import (
     CONFIG_FILE,
-    check_new,
-    claim,
-    experiment_configs,
     mark_partial,
+    open_experiment,
     refill_deleted_checkpoints,
     remove_empty_checkpoints,
     resume_command,
@@ -167,22 +165,22 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
 
 def run_search(config: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
-    the leaderboard, the TensorBoard experiment and the best model. Returns (results, board)."""
+    the leaderboard, the TensorBoard experiment and the best model. Returns (results, board).
+    The caller holds the experiment (search.experiment.open_experiment)."""
     placement = place(config, ray.cluster_resources())
     print(placement.describe())
     baseline = start_baseline(config, data)  # beside the trials, on a CPU they leave free
     try:
         if set(config.embedding_modes()) & set(PRETRAINED_MODES):
             load_embeddings(data, config.train.vectors)  # built once here, not by each trial
-        with claim(config.experiment_path):
-            config = with_pretrained_lm(config, data)
-            if config.resuming:
-                refill_deleted_checkpoints(config.experiment_path)
-            tuner = make_tuner(config, data, placement)
-            with tune_phase():  # a signal now stops the trials the way Ray Tune does
-                results = tuner.fit()
-            remove_empty_checkpoints(config.experiment_path)
-            return conclude(config, data, results, baseline)
+        config = with_pretrained_lm(config, data)
+        if config.resuming:
+            refill_deleted_checkpoints(config.experiment_path)
+        tuner = make_tuner(config, data, placement)
+        with tune_phase():  # a signal now stops the trials the way Ray Tune does
+            results = tuner.fit()
+        remove_empty_checkpoints(config.experiment_path)
+        return conclude(config, data, results, baseline)
     finally:
         cancel_baseline(baseline)
 
@@ -280,13 +278,12 @@ def run_command(argv: list[str]) -> int:
     config, connected = None, False
     try:
         prep, config = parse_args(argv)
-        check_new(config, config.overwrite)
-        config, prep = experiment_configs(config, prep)
-        data = prepared_data(prep)
-        connected = connect(config.address, config.ray_cpus)
-        GUARD.install()  # again: ray.init replaced the SIGTERM handler with its own
-        check_shared_storage(os.path.expanduser(config.storage_path))
-        run_search(config, data)
+        with open_experiment(config, prep) as (config, prep):  # locked before any write
+            data = prepared_data(prep)
+            connected = connect(config.address, config.ray_cpus)
+            GUARD.install()  # again: ray.init replaced the SIGTERM handler with its own
+            check_shared_storage(os.path.expanduser(config.storage_path))
+            run_search(config, data)
     except Interrupted as stop:
         return stopped(stop, config)
     except QatuneError as err:

@@ -196,17 +196,72 @@ def test_an_experiment_stopped_before_its_trials_is_started_again(tmp_path):
     """Only the saved settings (a signal or an error came before the trials): neither the
     same command nor resume=true is refused, and resume starts it with those settings."""
     from search.config import SearchConfig
-    from search.experiment import CONFIG_FILE, check_new, experiment_configs, not_started
+    from search.experiment import CONFIG_FILE, check_new, not_started, open_experiment
 
     search = SearchConfig(storage_path=str(tmp_path), name="early", num_samples=5)
     prep = PrepConfig(categories=("all",))
-    experiment_configs(search, prep)
+    with open_experiment(search, prep):
+        pass
     assert not_started(tmp_path / "early") and (tmp_path / "early" / CONFIG_FILE).is_file()
     check_new(search, overwrite=False)  # the same command: reused
     resuming = dataclasses.replace(search, resume="true", num_samples=99)
-    check_new(resuming, overwrite=False)
-    again, _prep = experiment_configs(resuming, prep)
-    assert again.num_samples == 5 and not again.resuming  # its own settings, a fresh start
+    with open_experiment(resuming, prep) as (again, _prep):
+        assert again.num_samples == 5 and not again.resuming  # its own settings, fresh start
+
+
+def test_a_stray_settings_file_beside_a_users_files_is_not_an_experiment(tmp_path, capsys):
+    """A directory with a qatune_config.json beside the user's thesis was adopted as an
+    experiment, and overwrite=true then deleted the thesis."""
+    mine = tmp_path / "thesis"
+    (mine / "src").mkdir(parents=True)
+    (mine / "thesis.tex").write_text("chapter 1")
+    (mine / "qatune_config.json").write_text("{}")
+    (mine / "tuner.pkl").write_text("")
+    before = sorted(p.name for p in mine.rglob("*"))
+    for extra in ([], ["overwrite=true"], ["resume=true"]):
+        code, _out, err = main_of([f"storage_path={tmp_path}", "name=thesis", *extra], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "thesis.tex" in err and "which no search writes" in err
+    assert sorted(p.name for p in mine.rglob("*")) == before
+    assert (mine / "qatune_config.json").read_text() == "{}"
+
+
+def test_overwrite_deletes_what_the_search_wrote_and_nothing_added_beside_it(tmp_path, capsys):
+    from search.config import SearchConfig
+    from search.experiment import MARKER_FILE, open_experiment
+
+    search = SearchConfig(storage_path=str(tmp_path), name="exp")
+    with open_experiment(search, PrepConfig()):
+        pass
+    experiment = tmp_path / "exp"
+    (experiment / "tuner.pkl").write_text("")  # its trials began
+    (experiment / "dan_1a2b3c4d_00001").mkdir()
+    (experiment / "leaderboard.md").write_text("| arch |")
+    (experiment / "my_notes.txt").write_text("the user's")
+    code, _out, err = main_of([f"storage_path={tmp_path}", "name=exp", "overwrite=true"], capsys)
+    assert code == 2 and "my_notes.txt" in err and (experiment / "tuner.pkl").exists()
+
+    (experiment / "my_notes.txt").unlink()
+    overwrite = dataclasses.replace(search, overwrite=True, num_samples=7)
+    with open_experiment(overwrite, PrepConfig()) as (config, _prep):
+        assert config.num_samples == 7
+        left = {p.name for p in experiment.iterdir()}
+        assert left == {MARKER_FILE, ".qatune.lock", "qatune_config.json"}
+
+
+@pytest.mark.e2e
+def test_a_refused_driver_writes_nothing(tmp_path):
+    """The second driver on a name once rewrote qatune_config.json before the lock refused
+    it: the winner's experiment then held the loser's settings."""
+    from search.config import SearchConfig
+    from search.experiment import CONFIG_FILE, open_experiment
+
+    search = SearchConfig(storage_path=str(tmp_path), name="busy", num_samples=3)
+    with open_experiment(search, PrepConfig()):
+        saved = (tmp_path / "busy" / CONFIG_FILE).read_text()
+        child = run_cli(f"storage_path={tmp_path}", "name=busy", "num_samples=9")
+        assert child.returncode == 2 and "is being run by another search (pid" in child.stderr
+        assert (tmp_path / "busy" / CONFIG_FILE).read_text() == saved
 
 
 def test_training_keys_of_the_command_line_fix_every_trial(tmp_path):
