@@ -71,6 +71,12 @@ class SearchConfig:
     resume: str = arg("", "true: continue <storage_path>/<name>; or the experiment directory")
     overwrite: bool = arg(False, "replace an existing experiment of this name (deletes it)")
     max_failures: int = arg(2, "retries of a failed trial, from its last checkpoint", min=0)
+    node_wait: float = arg(
+        300.0,
+        "seconds trials may wait for a node with none running (an autoscaler starting "
+        "workers) before the search stops, resumable, with one line",
+        above=0,
+    )
     embeddings: tuple[str, ...] = arg(
         ("random", "frozen", "finetune"), "embedding modes to search", choices=MODES
     )

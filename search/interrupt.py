@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from ray.tune import Callback
 
 from qamodels.interrupt import GUARD
+from search.nodes import WAITED_OUT
 
 # Trial ids Ray Tune ended because of a signal (it marks them TERMINATED like trials that
 # ended on their own). Module state, not the callback's: Ray pickles the callback with the
@@ -27,10 +28,11 @@ STOPPED_BY_SIGNAL: set[str] = set()
 
 
 class StoppedTrials(Callback):
-    """Records the trials that complete after a signal arrived."""
+    """Records the trials that complete after a signal arrived (or the wait for nodes ended:
+    search/nodes.py)."""
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        if GUARD.received is not None:
+        if GUARD.received is not None or WAITED_OUT:
             STOPPED_BY_SIGNAL.add(trial.trial_id)
 
 
@@ -53,6 +55,7 @@ class _NoRestoreAdvice(logging.Filter):
 def tune_phase() -> Iterator[None]:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     STOPPED_BY_SIGNAL.clear()  # a search run again in the same process counts afresh
+    WAITED_OUT.clear()
     tune_logger, advice = logging.getLogger("ray.tune.tune"), _NoRestoreAdvice()
     tune_logger.addFilter(advice)
     try:

@@ -1,5 +1,6 @@
 """Where the trials run: a share of a GPU when the Ray cluster has GPUs, else CPU cores;
-and how many run at once. Decided once, from what the cluster reports.
+and how many run at once. Decided once, from what the cluster reports, or, on an autoscaling
+cluster, from the node types its autoscaler may launch (search/autoscaler.py).
 
     gpus_per_trial=auto   # the default: AUTO_GPU_SHARE if there are GPUs, else 0
     gpus_per_trial=0      # CPUs only, on any cluster
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from search.autoscaler import Autoscaling
 from search.config import SearchConfig, SearchConfigError, parse_gpus_per_trial
 
 # The GPU share of every trial under gpus_per_trial=auto: a single trial of these small
@@ -30,6 +32,7 @@ class Placement:
     gpu_share: float  # each trial's GPU share; 0: the CPU
     cpus_per_trial: float
     max_concurrent: int
+    scaling: Autoscaling | None = None  # the node types it was planned from, if autoscaling
 
     @property
     def on_gpu(self) -> bool:
@@ -43,23 +46,38 @@ class Placement:
     def describe(self) -> str:
         """One console line: where the trials run."""
         if not self.on_gpu:
-            return (
+            where = (
                 f"trials run on CPUs: {self.max_concurrent} at once, "
                 f"{self.cpus_per_trial:g} CPU each"
             )
-        return (
-            f"trials run on GPUs: up to {self.max_concurrent} at once, "
-            f"{self.gpu_share:g} GPU and {self.cpus_per_trial:g} CPU each"
-        )
+        else:
+            where = (
+                f"trials run on GPUs: up to {self.max_concurrent} at once, "
+                f"{self.gpu_share:g} GPU and {self.cpus_per_trial:g} CPU each"
+            )
+        if self.scaling is None:
+            return where
+        return f"{where}, on the nodes the autoscaler starts: {self.scaling.describe()}"
 
 
-def place(config: SearchConfig, cluster: dict[str, float]) -> Placement:
-    """The placement of a search on a cluster with these resources (ray.cluster_resources())."""
+def place(
+    config: SearchConfig, cluster: dict[str, float], scaling: Autoscaling | None = None
+) -> Placement:
+    """The placement of a search on a cluster with these resources (ray.cluster_resources()),
+    or, with an autoscaler, on the largest cluster its node types make."""
+    if scaling is not None:
+        return place_autoscaling(config, scaling)
     gpus, cpus = cluster.get("GPU", 0.0), cluster.get("CPU", 0.0)
     if config.cpus_per_trial > cpus:
-        raise SearchConfigError(
-            f"cpus_per_trial={config.cpus_per_trial:g} but the Ray cluster has {cpus:g} CPUs: "
+        advice = (
             f"set cpus_per_trial={max(1, int(cpus))} or less"
+            if cpus >= 1
+            else "start worker nodes (`ray start --address=...` on each), give the head CPUs, "
+            "or leave address= empty for a local Ray"
+        )
+        raise SearchConfigError(
+            f"cpus_per_trial={config.cpus_per_trial:g} but the Ray cluster has {cpus:g} CPUs "
+            f"and no autoscaler: {advice}"
         )
     requested = parse_gpus_per_trial(config.gpus_per_trial)
     if requested is None:
@@ -83,3 +101,23 @@ def place(config: SearchConfig, cluster: dict[str, float]) -> Placement:
     else:
         concurrent = min(by_cpus, CPU_CONCURRENT)
     return Placement(share, config.cpus_per_trial, concurrent)
+
+
+def place_autoscaling(config: SearchConfig, scaling: Autoscaling) -> Placement:
+    """A GPU share when a node type has GPUs; as many at once as the largest allowed cluster
+    holds; refused when no node type can ever hold a trial."""
+    requested = parse_gpus_per_trial(config.gpus_per_trial)
+    if requested is None:
+        share = AUTO_GPU_SHARE if scaling.gpus_per_node >= 1 else 0.0
+    else:
+        share = requested
+    capacity = scaling.capacity(config.cpus_per_trial, share)
+    if capacity == 0:
+        raise SearchConfigError(
+            f"no node type of the cluster can hold a trial of {config.cpus_per_trial:g} CPU"
+            f"{f' and {share:g} GPU' if share else ''} (node types: {scaling.describe()}, from "
+            f"{scaling.source}): lower cpus_per_trial= / gpus_per_trial=, or add a node type "
+            "that holds one"
+        )
+    concurrent = config.max_concurrent or capacity
+    return Placement(share, config.cpus_per_trial, concurrent, scaling)

@@ -38,6 +38,7 @@ from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
 from qamodels.interrupt import GUARD, Interrupted
 from qamodels.spaces import fixed_training
+from search.autoscaler import autoscaling
 from search.baseline import baseline_result, cancel_baseline, start_baseline
 from search.cluster import check_shared_storage, connect
 from search.config import (
@@ -58,8 +59,9 @@ from search.experiment import (
     resume_command,
 )
 from search.held_out import finish
-from search.interrupt import STOPPED_BY_SIGNAL, StoppedTrials, tune_phase
+from search.interrupt import STOPPED_BY_SIGNAL, StoppedTrials, stop_tune, tune_phase
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
+from search.nodes import WAITED_OUT, NodeWatch
 from search.pretraining import with_pretrained_lm
 from search.publish import staged
 from search.report import REPORT_FILE, write_report
@@ -156,7 +158,12 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             # Cloud storage: trials' own files (events, best model) travel as artifacts.
             sync_config=tune.SyncConfig(sync_artifacts="://" in config.storage_path),
-            callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), StoppedTrials()],
+            callbacks=[
+                CSVLoggerCallback(),
+                JsonLoggerCallback(),
+                StoppedTrials(),
+                NodeWatch(config.node_wait, stop_tune),
+            ],  # fmt: skip
             progress_reporter=reporter,
             verbose=1,
         ),
@@ -167,7 +174,8 @@ def run_search(config: SearchConfig, data: PreparedData):
     """Run (or resume) the search on the Ray instance this process is connected to; write
     the leaderboard, the TensorBoard experiment and the best model. Returns (results, board).
     The caller holds the experiment (search.experiment.open_experiment)."""
-    placement = place(config, ray.cluster_resources())
+    scaling = autoscaling() if config.address else None  # a local Ray has no autoscaler
+    placement = place(config, ray.cluster_resources(), scaling)
     print(placement.describe())
     baseline = start_baseline(config, data)  # beside the trials, on a CPU they leave free
     try:
@@ -193,7 +201,9 @@ def ended_trials(results) -> int:
 
 def interrupted(results, config: SearchConfig) -> bool:
     """Stopped before every trial ended: a signal, or the driver's Ray went away."""
-    return GUARD.received is not None or ended_trials(results) < config.num_samples
+    return (
+        bool(GUARD.received is not None or WAITED_OUT) or ended_trials(results) < config.num_samples
+    )
 
 
 def headline(table: pd.DataFrame) -> str:
@@ -227,6 +237,11 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
         ended = f"{ended_trials(results)} of {config.num_samples} trials had ended"
         if GUARD.received is not None:
             raise Interrupted(GUARD.received, ended)
+        if WAITED_OUT:
+            raise SearchInterrupted(
+                f"search stopped: {WAITED_OUT[0]} ({ended}; leaderboard.md is marked PARTIAL)."
+                f" Resume: {resume_command(experiment_dir)}"
+            )
         raise SearchInterrupted(
             f"search stopped before its trials ended ({ended}); nothing final was written "
             f"(leaderboard.md is marked PARTIAL). Resume: {resume_command(experiment_dir)}"

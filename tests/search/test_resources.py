@@ -10,8 +10,10 @@ import pytest
 
 from qamodels.config import TrainConfig
 from qamodels.spaces import LR_RANGE, REFERENCE_BATCH
+from search.autoscaler import Autoscaling, NodeType, from_yaml
 from search.config import SearchConfig, SearchConfigError
 from search.resources import AUTO_GPU_SHARE, CPU_CONCURRENT, place
+from tests.conftest import REPO
 
 GPU_NODE = {"CPU": 16.0, "GPU": 1.0}
 CPU_NODE = {"CPU": 2.0}
@@ -92,3 +94,71 @@ def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp
         assert result.metrics["resources"] == {"CPU": 1.0, "GPU": AUTO_GPU_SHARE}
     cpu_only = dataclasses.replace(config, gpus_per_trial="0")
     assert not place(cpu_only, local_ray.cluster_resources()).on_gpu
+
+
+CLUSTER_YAML = REPO / "cluster.yaml"
+
+
+def test_cluster_yaml_is_planned_from_its_node_types_before_any_worker_is_up():
+    """cluster.yaml: a head with 0 CPUs, up to 8 GPU workers of 8 CPUs from zero. With only the
+    head up, the search once refused to start ("the Ray cluster has 0 CPUs")."""
+    scaling = from_yaml(CLUSTER_YAML)
+    placement = place(SearchConfig(), {"memory": 1e9}, scaling)  # the head alone is up
+    assert placement.gpu_share == AUTO_GPU_SHARE and placement.cpus_per_trial == 1
+    assert placement.max_concurrent == 8 * 4  # 8 workers, 4 quarter-GPU trials each
+    assert "gpu_worker (8 CPU, 1 GPU, up to 8)" in placement.describe()
+
+
+@pytest.mark.parametrize(
+    ("keys", "share", "concurrent"),
+    [
+        ({}, AUTO_GPU_SHARE, 2 * 2),  # GPU trials: the GPU type alone, its 2 CPUs bind
+        ({"gpus_per_trial": "0"}, 0.0, 2 * 2 + 3 * 4),  # CPU trials fit both types
+        ({"gpus_per_trial": "0", "cpus_per_trial": 3.0}, 0.0, 3 * 1),
+        ({"max_concurrent": 5}, AUTO_GPU_SHARE, 5),
+    ],
+)
+def test_autoscaling_capacity_is_what_the_largest_allowed_cluster_holds(keys, share, concurrent):
+    scaling = Autoscaling(
+        (NodeType("head", 0, 0, 1, head=True), NodeType("gpu", 2, 1, 2), NodeType("cpu", 4, 0, 3)),
+        max_workers=5,
+        source="test",
+    )
+    placement = place(SearchConfig(**keys), {}, scaling)
+    assert (placement.gpu_share, placement.max_concurrent) == (share, concurrent)
+
+
+def test_the_clusters_max_workers_caps_the_node_types():
+    scaling = Autoscaling((NodeType("gpu", 8, 1, 10), NodeType("cpu", 4, 0, 10)), 3, "test")
+    assert scaling.capacity(1, 0) == 3 * 8  # the roomiest type first, 3 nodes in all
+
+
+def test_a_trial_no_node_type_can_hold_is_refused_naming_the_types(tmp_path):
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        "max_workers: 2\nhead_node_type: head\navailable_node_types:\n"
+        "  head: {resources: {CPU: 0}, max_workers: 0}\n"
+        "  small: {resources: {CPU: 2, GPU: 1}, min_workers: 0, max_workers: 2}\n"
+    )
+    with pytest.raises(
+        SearchConfigError,
+        match=r"no node type of the cluster can hold a trial "
+        r"of 4 CPU and 0.25 GPU \(node types: small \(2 CPU, 1 GPU, up to 2\)",
+    ):
+        place(SearchConfig(cpus_per_trial=4.0), {}, from_yaml(config))
+
+
+def test_a_node_type_without_resources_is_one_line_naming_it(tmp_path):
+    config = tmp_path / "cluster.yaml"
+    config.write_text(
+        "max_workers: 2\nhead_node_type: head\navailable_node_types:\n"
+        "  head: {resources: {CPU: 0}, max_workers: 0}\n  gpu: {resources: {}, max_workers: 2}\n"
+    )
+    with pytest.raises(SearchConfigError, match="node type gpu declares no resources") as err:
+        from_yaml(config)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_without_an_autoscaler_zero_cpus_says_to_start_workers():
+    with pytest.raises(SearchConfigError, match="has 0 CPUs and no autoscaler: start worker"):
+        place(SearchConfig(), {"memory": 1e9})
