@@ -3,12 +3,15 @@ them: on a GPU machine the card would sit idle while it fits (minutes at 250k ro
 
 It is started first and takes one CPU the trials leave free where there is one (a GPU
 node's trials need few); it runs on the driver's node, which holds the prepared files it
-reads; its row joins the leaderboard, ensemble and report when the trials have ended.
+reads (on a head that offers Ray no CPU, as cluster.yaml's, it asks for none and runs on the
+head's own cores); its row joins the leaderboard, ensemble and report when the trials have
+ended. A baseline that fails is reported in one line; the search goes on without it.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 from data_prep.store import PreparedData
 from qamodels.baseline import BaselineResult, fit_baseline
@@ -25,7 +28,9 @@ def start_baseline(config: SearchConfig, data: PreparedData):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = ray.get_runtime_context().get_node_id()
-    task = ray.remote(num_cpus=1, max_retries=0)(fit_baseline).options(
+    node = next(n for n in ray.nodes() if n["NodeID"] == here)
+    cpus = 1 if node["Resources"].get("CPU", 0) >= 1 else 0
+    task = ray.remote(num_cpus=cpus, max_retries=0)(fit_baseline).options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)
     )
     return task.remote(data, config.train.max_train_rows, config.seed)
@@ -37,7 +42,12 @@ def baseline_result(ref) -> BaselineResult | None:
         return None
     import ray
 
-    baseline = ray.get(ref)
+    try:
+        baseline = ray.get(ref)
+    except ray.exceptions.RayError as err:
+        message = str(err).strip().splitlines()[-1][:200]
+        print(f"the baseline failed ({message}): the search goes on without it", file=sys.stderr)
+        return None
     log.info(
         "baseline %s: valid accuracy %.4f (fitted in %.0f s beside the trials)",
         baseline.name, baseline.valid["accuracy"], baseline.seconds,

@@ -35,43 +35,23 @@ MARKER_KIND = "qatune experiment"
 
 # Everything a search (its driver, Ray Tune, its trials) writes at the top of an experiment.
 # Anything else is the user's: never adopted, never deleted.
-OWN_NAMES = re.compile(
-    r"|".join(
-        [
-            re.escape(n)
-            for n in (
-                CONFIG_FILE,
-                LOCK_FILE,
-                PARTIAL_FILE,
-                MARKER_FILE,
-                "tuner.pkl",
-                "trainable.pkl",
-                "leaderboard.md",
-                "leaderboard.csv",
-                "report.md",
-                "trials.csv",
-                "final.csv",
-                "anytime.png",
-                "importance.png",
-                "best_model",
-                "best_ensemble",
-                "baseline",
-                "pretrained",
-                ".final-staging",
-            )
-        ]  # fmt: skip
-        + [
-            r"experiment_state-[\w.-]+\.json",
-            r"basic-variant-state-[\w.-]+\.json",
-            r"searcher-state-[\w.-]+\.pkl",
-            r"events\.out\.tfevents\.[\w.-]+",
-            r"\.replaced-[\w.-]+",  # search/publish.py
-            r"\.qatune-shared-[0-9a-f]+",  # search/cluster.py
-            r"\.[\w.-]+\.\d+-[0-9a-f]{8}\.tmp",  # data_prep/atomic.py, interrupted
-            r"[a-z0-9_]+_[0-9a-f]{5,10}_\d{5}",  # trial directories: <arch>_<Ray's trial id>
-        ]
-    )
+OWN_FILES = (CONFIG_FILE, LOCK_FILE, PARTIAL_FILE, MARKER_FILE, "tuner.pkl", "trainable.pkl",
+             "leaderboard.md", "leaderboard.csv", "report.md", "trials.csv", "final.csv",
+             "anytime.png", "importance.png", "best_model", "best_ensemble", "baseline",
+             "tensorboard", "pretrained", ".final-staging")  # fmt: skip
+OWN_PATTERNS = (
+    r"experiment_state-[\w.-]+\.json",  # Ray Tune's state, then its searcher's
+    r"basic-variant-state-[\w.-]+\.json",
+    r"search_gen_state-[\w.-]+\.json",
+    r"searcher-state-[\w.-]+\.pkl",
+    r"\.validate_storage_marker",  # Ray Tune's check of storage_path
+    r"events\.out\.tfevents\.[\w.-]+",
+    r"\.replaced-[\w.-]+",  # search/publish.py
+    r"\.qatune-shared-[0-9a-f]+",  # search/cluster.py
+    r"\.[\w.-]+\.\d+-[0-9a-f]{8}\.tmp",  # data_prep/atomic.py, interrupted
+    r"[a-z0-9_]+_[0-9a-f]{5,10}(_\d{5})?",  # trial directories: <arch>_<Ray's trial id>
 )
+OWN_NAMES = re.compile("|".join([*map(re.escape, OWN_FILES), *OWN_PATTERNS]))
 
 
 def foreign_entries(path: Path) -> list[str]:

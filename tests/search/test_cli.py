@@ -235,7 +235,7 @@ def test_overwrite_deletes_what_the_search_wrote_and_nothing_added_beside_it(tmp
         pass
     experiment = tmp_path / "exp"
     (experiment / "tuner.pkl").write_text("")  # its trials began
-    (experiment / "dan_1a2b3c4d_00001").mkdir()
+    (experiment / "dan_1a2b3c4d").mkdir()
     (experiment / "leaderboard.md").write_text("| arch |")
     (experiment / "my_notes.txt").write_text("the user's")
     code, _out, err = main_of([f"storage_path={tmp_path}", "name=exp", "overwrite=true"], capsys)
