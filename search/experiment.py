@@ -44,6 +44,7 @@ OWN_PATTERNS = (
     r"basic-variant-state-[\w.-]+\.json",
     r"search_gen_state-[\w.-]+\.json",
     r"searcher-state-[\w.-]+\.pkl",
+    r"callback-states-[\w.-]+\.pkl",
     r"\.validate_storage_marker",  # Ray Tune's check of storage_path
     r"events\.out\.tfevents\.[\w.-]+",
     r"\.replaced-[\w.-]+",  # search/publish.py

@@ -86,7 +86,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
-    from search.schedulers import FirstRungByArchitecture
+    from search.schedulers import FirstRungByArchitecture, SchedulerState
 
     # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
     # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
@@ -163,6 +163,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
                 JsonLoggerCallback(),
                 StoppedTrials(),
                 NodeWatch(config.node_wait, stop_tune),
+                SchedulerState(scheduler),  # Ray Tune does not save schedulers
             ],  # fmt: skip
             progress_reporter=reporter,
             verbose=1,

@@ -19,13 +19,32 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from search.pickled import PickledState
+
+class SchedulerState(Callback):
+    """The trial scheduler's state, saved with the experiment and restored on resume.
+
+    Ray Tune saves the searcher and the callbacks with each snapshot of the experiment, not
+    the scheduler: a resumed ASHA started with empty rungs, so it kept trials that an
+    uninterrupted search would have stopped (each rung's first arrivals pass an empty rung)
+    and its decisions differed. This callback carries the scheduler's state (its rungs, the
+    trials' brackets, the counts) in the callbacks' snapshot; the scheduler it holds is the
+    search's own, restored with it from tuner.pkl (one pickle keeps them one object)."""
+
+    def __init__(self, scheduler: TrialScheduler) -> None:
+        self._scheduler = scheduler
+
+    def get_state(self) -> dict | None:
+        return {"scheduler": dict(self._scheduler.__dict__)}
+
+    def set_state(self, state: dict) -> None:
+        self._scheduler.__dict__.update(state["scheduler"])
 
 
-class ByArchitecture(PickledState, FIFOScheduler):
+class ByArchitecture(FIFOScheduler):
     """Ray Tune scheduler that routes each trial to the scheduler of its architecture
     (`config["arch"]`), made by `make` when that architecture's first trial arrives."""
 
@@ -66,7 +85,7 @@ class ByArchitecture(PickledState, FIFOScheduler):
         return "\n".join(f"{arch}: {s.debug_string()}" for arch, s in self._by_arch.items())
 
 
-class FirstRungByArchitecture(PickledState, FIFOScheduler):
+class FirstRungByArchitecture(FIFOScheduler):
     """ASHA whose first rung (grace_period) compares a trial with its own architecture's
     trials only; from grace_period * reduction_factor on, with every trial."""
 

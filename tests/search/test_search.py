@@ -85,6 +85,27 @@ def test_asha_stopped_some_trials_early(finished_search):
     assert (trials["epochs"] == MAX_EPOCHS).any()
 
 
+def test_a_resume_restores_the_schedulers_rungs_into_the_scheduler_it_runs(finished_search):
+    """Ray Tune saves callbacks, not schedulers: search/schedulers.py SchedulerState carries
+    the scheduler's state, and must restore it into the very scheduler the resumed search
+    uses (both come back from one pickle, tuner.pkl)."""
+    import pickle
+
+    from search.schedulers import SchedulerState
+
+    config, _results, _board = finished_search
+    tuner_state = pickle.loads((config.experiment_path / "tuner.pkl").read_bytes())
+    scheduler = tuner_state["_tune_config"].scheduler
+    (holder,) = [c for c in tuner_state["_run_config"].callbacks if isinstance(c, SchedulerState)]
+    assert holder._scheduler is scheduler
+    (saved,) = config.experiment_path.glob("callback-states-*.pkl")
+    states = pickle.loads(saved.read_bytes())
+    holder.set_state(next(s for s in states.values() if s and "scheduler" in s))
+    rungs = dict(scheduler._later._brackets[0]._rungs)  # milestone epoch -> trial -> score
+    epochs = pd.read_csv(config.experiment_path / "trials.csv")["epochs"]
+    assert len(rungs[2]) == (epochs >= 2).sum() >= 1  # every trial that reached epoch 2
+
+
 def test_leaderboard_and_exported_model(finished_search, prepared_sample):
     config, _results, board = finished_search
     saved = pd.read_csv(config.experiment_path / "leaderboard.csv")
