@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,3 +35,14 @@ def write_text(target: Path, text: str) -> Path:
     with atomic_path(target) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return target
+
+
+def link_or_copy(source: str | Path, target: str | Path) -> Path:
+    """`target` as a hard link to `source` (no second copy of a model on disk; the files are
+    never written in place: writers replace them, as atomic_path does), or a copy where links
+    cannot be made (another filesystem). shutil's copy_function signature."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+    return Path(target)

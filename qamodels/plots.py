@@ -11,10 +11,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from data_prep.atomic import atomic_path  # noqa: E402
+
 
 def save_figure(fig, path: Path) -> Path:
+    """The figure as a PNG, replacing (never writing into) an existing file, which may be
+    a hard link shared with another directory (data_prep/atomic.py link_or_copy)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, dpi=110, format="png")
     plt.close(fig)
     return path
 

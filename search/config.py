@@ -71,6 +71,11 @@ class SearchConfig:
     resume: str = arg("", "true: continue <storage_path>/<name>; or the experiment directory")
     overwrite: bool = arg(False, "replace an existing experiment of this name (deletes it)")
     max_failures: int = arg(2, "retries of a failed trial, from its last checkpoint", min=0)
+    keep_checkpoints: bool = arg(
+        False,
+        "keep each trial's resumable state (checkpoint_*/: weights, optimizer) after the search "
+        "has ended; by default they go, as nothing can resume a finished trial",
+    )
     node_wait: float = arg(
         300.0,
         "seconds trials may wait for a node with none running (an autoscaler starting "

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_prep.atomic import link_or_copy
 from data_prep.cli import ConfigError
 from qamodels.baseline import BASELINE_ARRAYS, BASELINE_FILE
 from qamodels.checkpoint import MODEL_FILE
@@ -193,8 +194,8 @@ def export(
         directory = target / candidate.name
         directory.mkdir()
         for file in candidate.source.iterdir():
-            if file.name in MEMBER_FILES:
-                shutil.copy2(file, directory / file.name)
+            if file.name in MEMBER_FILES:  # linked: the trial's own files, stored once
+                link_or_copy(file, directory / file.name)
         members.append({"name": candidate.name, "arch": candidate.arch, "weight": float(weight)})
     manifest = {"members": members, "labels": labels, "scores": scores}
     (target / ENSEMBLE_FILE).write_text(json.dumps(manifest, indent=1))

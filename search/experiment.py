@@ -241,6 +241,19 @@ def refill_deleted_checkpoints(path: Path) -> list[Path]:
     return made
 
 
+def remove_resumable_states(path: Path) -> int:
+    """After a search has ended and published its outputs: every trial's checkpoint_*/ (the
+    state a failed or interrupted trial restarts from, ~5x its model), which nothing can use
+    once every trial has ended. The trials' best_model/ stay (the ensemble's members and
+    best_model/ link them). Returns the bytes freed."""
+    freed = 0
+    for checkpoint in path.glob(f"*/{CHECKPOINT_PREFIX}*"):
+        if checkpoint.is_dir() and OWN_NAMES.fullmatch(checkpoint.parent.name):
+            freed += sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file())
+            shutil.rmtree(checkpoint)
+    return freed
+
+
 def remove_empty_checkpoints(path: Path) -> None:
     """After a search: the refilled directories Ray's last snapshot no longer listed (a real
     checkpoint is never empty)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from ray.tune import ResultGrid
 
+from data_prep.atomic import link_or_copy
 from qamodels import plots
 from search.markdown import markdown_table
 from search.trainable import BEST_MODEL_DIR
@@ -120,7 +121,8 @@ def write_leaderboard(
 
 
 def export_best(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -> Path | None:
-    """Copy the best trial's model directory to <experiment>/best_model."""
+    """The best trial's model directory as <experiment>/best_model (its files linked, not
+    copied: data_prep/atomic.py link_or_copy)."""
     if board.empty:
         return None
     best_trial = board.iloc[0]["trial"]
@@ -128,6 +130,6 @@ def export_best(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -
     target = experiment_dir / BEST_MODEL_DIR
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(source, target)
+    shutil.copytree(source, target, copy_function=link_or_copy)
     plots.plot_run(target)  # drawn once here, not at every new best inside the trial
     return target

@@ -1,4 +1,4 @@
-"""Save and restore for our Ray Tune searcher and schedulers, so a resumed search goes on
+"""Save and restore for our Ray Tune searcher, so a resumed search goes on
 where it stopped: the whole object pickled, as Ray's own OptunaSearch and ASHA do."""
 
 from __future__ import annotations

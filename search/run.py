@@ -56,6 +56,7 @@ from search.experiment import (
     open_experiment,
     refill_deleted_checkpoints,
     remove_empty_checkpoints,
+    remove_resumable_states,
     resume_command,
 )
 from search.held_out import finish
@@ -259,6 +260,10 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
         write_experiment(out, configs, held_out.table)
         write_report(experiment_dir, held_out.table, rows, results, config, baseline, out)
         best = export_best(board, rows, out)
+    if not config.keep_checkpoints:
+        freed = remove_resumable_states(experiment_dir)
+        print(f"removed the trials' resumable states ({freed / 2**20:.0f} MB; "
+              "keep_checkpoints=true keeps them)")  # fmt: skip
     print(table)
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
     print(f"report: {experiment_dir / REPORT_FILE}")

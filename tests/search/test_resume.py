@@ -89,8 +89,14 @@ def start_search(prepared_sample, tmp_path: Path, name: str, *keys: str):
 
 
 def test_killed_search_resumes(prepared_sample, tmp_path):
-    keys = ["arch=dan,cnn_parallel", f"num_samples={TRIALS}", f"max_epochs={MAX_EPOCHS}",
-            "trial_scheduler=none", "max_train_rows=3000"]  # fmt: skip
+    keys = [
+        "arch=dan,cnn_parallel",
+        f"num_samples={TRIALS}",
+        f"max_epochs={MAX_EPOCHS}",
+        "trial_scheduler=none",
+        "max_train_rows=3000",
+        "keep_checkpoints=true",
+    ]  # fmt: skip  (so the refilled ones can be checked)
     driver, env, ray_tmp = start_search(prepared_sample, tmp_path, "resumable", *keys)
     experiment = tmp_path / "resumable"
     try:

@@ -106,6 +106,19 @@ def test_a_resume_restores_the_schedulers_rungs_into_the_scheduler_it_runs(finis
     assert len(rungs[2]) == (epochs >= 2).sum() >= 1  # every trial that reached epoch 2
 
 
+def test_a_finished_search_keeps_each_model_once_and_no_resumable_state(finished_search):
+    """A 40-trial search once wrote 3.0 GB: every trial's resumable state (5x its model)
+    stayed after the end, and best_model/ and best_ensemble/ copied the trials' models."""
+    config, _results, _board = finished_search
+    experiment = config.experiment_path
+    assert not list(experiment.glob("*/checkpoint_*"))
+    stored = {f.stat().st_ino for f in experiment.glob("*_*/best_model/model.pt")}
+    stored |= {f.stat().st_ino for f in (experiment / "baseline").iterdir()}
+    exported = [experiment / "best_model" / "model.pt",
+                *(experiment / ENSEMBLE_DIR).glob("*/*.*")]  # fmt: skip
+    assert len(exported) >= 2 and all(f.stat().st_ino in stored for f in exported)
+
+
 def test_leaderboard_and_exported_model(finished_search, prepared_sample):
     config, _results, board = finished_search
     saved = pd.read_csv(config.experiment_path / "leaderboard.csv")
