@@ -1,10 +1,15 @@
-"""Bytes a search writes per trial, by kind, after it ended.
+"""Bytes a search writes per trial, by kind, and the whole experiment before and after its
+end removes what no resume can use.
 
     python bench/storage_bench.py [search.run keys ...]   # default: 6 DAN/CNN trials, 6 epochs
+    python bench/storage_bench.py source=titles.csv        # any keys: a file of your own
 
-Runs `python -m search.run` on the offline sample into a temporary directory and prints a
-Markdown table per trial: resumable states (checkpoint_*/trainer.pt), best model, TensorBoard
-event files (bytes and count), and the rest (Ray's progress files).
+Runs `python -m search.run ... keep_checkpoints=true` into a temporary directory and prints
+a Markdown table per trial: resumable states (checkpoint_*/trainer.pt), best model,
+TensorBoard event files (bytes and count), and the rest (Ray's progress files). Then the
+experiment's bytes as the search left them before (every path counted: best_model/ and
+best_ensemble/ were copies) and after `remove_resumable_states` (what a search without
+keep_checkpoints=true leaves; hard-linked files counted once).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 from common import SHARED_DATA
+
+from search.experiment import remove_resumable_states
 
 DEFAULT = ["arch=dan,cnn_parallel", "num_samples=6", "max_epochs=6", "embeddings=random",
            "baseline=false", "recipes=false"]  # fmt: skip
@@ -27,7 +34,8 @@ def size(paths) -> int:
 def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         keys = [f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6",
-                f"storage_path={tmp}", "name=storage", *(argv or DEFAULT)]  # fmt: skip
+                f"storage_path={tmp}", "name=storage", *(argv or DEFAULT),
+                "keep_checkpoints=true"]  # fmt: skip
         subprocess.run([sys.executable, "-m", "search.run", *keys], check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
         print("| trial | epochs | states | state MB | best model MB | events | events KB | "
@@ -47,6 +55,16 @@ def main(argv: list[str]) -> None:
                   f"{size(best) / 1e6:.1f} | {len(events)} | {size(events) / 1e3:.0f} | "
                   f"{size(rest) / 1e3:.0f} |")  # fmt: skip
         print(f"\nmean per trial: {sum(totals) / len(totals) / 1e6:.1f} MB")
+        experiment = Path(tmp, "storage")
+        every_path = size(experiment.rglob("*"))
+        remove_resumable_states(experiment)
+        inodes = {p.stat().st_ino: p.stat().st_size for p in experiment.rglob("*") if p.is_file()}
+        after = sum(inodes.values())
+        print(
+            f"experiment, {len(totals)} trials: {every_path / 1e6:.1f} MB as before "
+            f"(states kept, exports copied), {after / 1e6:.1f} MB now "
+            f"({after / every_path:.0%}); {after / len(totals) / 1e6:.2f} MB per trial"
+        )
 
 
 if __name__ == "__main__":

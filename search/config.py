@@ -16,6 +16,7 @@ from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.embedding import LM_MODES, MODES
 from qamodels.registry import ARCHITECTURES
+from search import budget
 
 
 class SearchConfigError(ConfigError):
@@ -71,6 +72,12 @@ class SearchConfig:
     resume: str = arg("", "true: continue <storage_path>/<name>; or the experiment directory")
     overwrite: bool = arg(False, "replace an existing experiment of this name (deletes it)")
     max_failures: int = arg(2, "retries of a failed trial, from its last checkpoint", min=0)
+    time_budget: str = arg(
+        "",
+        "wall-clock budget of the trials, e.g. 90m, 2h, 5400 (s): no trial starts after it, "
+        "running ones end at their next epoch, the end still runs (search/budget.py); "
+        "empty: none",
+    )
     keep_checkpoints: bool = arg(
         False,
         "keep each trial's resumable state (checkpoint_*/: weights, optimizer) after the search "
@@ -206,6 +213,7 @@ def refuse_per_trial_keys(train: TrainConfig) -> None:
 def validate(config: SearchConfig, gpus_available: int) -> None:
     """One-line errors that say what to do; raised before Ray or any trial starts."""
     refuse_per_trial_keys(config.train)
+    budget.parse_duration(config.time_budget)
     name = config.name
     if not name or name in (".", "..") or "/" in name or "\\" in name or name != name.strip():
         raise SearchConfigError(

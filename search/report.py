@@ -17,6 +17,7 @@ from ray.tune import ResultGrid
 
 from qamodels.baseline import BaselineResult
 from qamodels.plots import plt, save_figure
+from search import budget
 from search.config import SearchConfig
 from search.markdown import markdown_table
 from search.searcher import OptunaSearcher
@@ -98,6 +99,9 @@ def write_report(
     lines = ["# Search report", ""]
     epochs = int(rows["epochs"].fillna(0).sum()) if "epochs" in rows else 0
     lines += [f"{len(rows)} trials, {epochs} epochs; metric {config.metric}.", ""]
+    if budget.ended():
+        lines += [f"The time budget (time_budget={config.time_budget}) ended the search: "
+                  f"{len(rows)} of {config.num_samples} trials ran.", ""]  # fmt: skip
     if len(final):
         lines += ["## Baseline, best single, ensemble", "", summary(final), ""]
         lines += ["## Every architecture's best", "", markdown_table(final), ""]

@@ -38,8 +38,10 @@ from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
 from qamodels.interrupt import GUARD, Interrupted
 from qamodels.spaces import fixed_training
+from search import budget
 from search.autoscaler import autoscaling
 from search.baseline import baseline_result, cancel_baseline, start_baseline
+from search.budget import BudgetStopper
 from search.cluster import check_shared_storage, connect
 from search.config import (
     SearchConfig,
@@ -156,6 +158,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
             # One resumable state per trial, the newest: the best weights are the trial's
             # best_model/ (search/trainable.py), so no older state is kept for them.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            stop=BudgetStopper(),  # time_budget=: each trial ends at its next report after it
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             # Cloud storage: trials' own files (events, best model) travel as artifacts.
             sync_config=tune.SyncConfig(sync_artifacts="://" in config.storage_path),
@@ -187,6 +190,7 @@ def run_search(config: SearchConfig, data: PreparedData):
         if config.resuming:
             refill_deleted_checkpoints(config.experiment_path)
         tuner = make_tuner(config, data, placement)
+        budget.start(budget.parse_duration(config.time_budget))
         with tune_phase():  # a signal now stops the trials the way Ray Tune does
             results = tuner.fit()
         remove_empty_checkpoints(config.experiment_path)
@@ -202,10 +206,12 @@ def ended_trials(results) -> int:
 
 
 def interrupted(results, config: SearchConfig) -> bool:
-    """Stopped before every trial ended: a signal, or the driver's Ray went away."""
-    return (
-        bool(GUARD.received is not None or WAITED_OUT) or ended_trials(results) < config.num_samples
-    )
+    """Stopped before every trial ended: a signal, no node for the trials, or the driver's
+    Ray went away. Under a time budget that ended, the trials that never began are not due."""
+    if GUARD.received is not None or WAITED_OUT:
+        return True
+    expected = len(results) if budget.ended() else config.num_samples
+    return ended_trials(results) < expected
 
 
 def headline(table: pd.DataFrame) -> str:
@@ -265,6 +271,9 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
         print(f"removed the trials' resumable states ({freed / 2**20:.0f} MB; "
               "keep_checkpoints=true keeps them)")  # fmt: skip
     print(table)
+    if budget.ended():
+        print(f"time_budget={config.time_budget} ended the search: {len(results)} of "
+              f"{config.num_samples} trials ran")  # fmt: skip
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
     print(f"report: {experiment_dir / REPORT_FILE}")
     ensemble = f", best ensemble: {experiment_dir / ENSEMBLE_DIR}" if held_out.ensemble_dir else ""

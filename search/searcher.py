@@ -20,6 +20,7 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search import Searcher
 
 from qamodels.spaces import define_space, fixed_training, nested, recipes
+from search import budget
 from search.config import SearchConfig
 from search.pickled import PickledState
 
@@ -50,7 +51,9 @@ class OptunaSearcher(PickledState, Searcher):
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return metric in (None, self.metric) and mode in (None, self.mode)
 
-    def suggest(self, trial_id: str) -> dict:
+    def suggest(self, trial_id: str) -> dict | str:
+        if budget.over():  # time_budget= has run out: no new trial (search/budget.py)
+            return Searcher.FINISHED
         trial = self.study.ask()
         constants = self._space(trial) or {}
         self._trials[trial_id] = trial
