@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from data_prep.cli import ConfigError, arg, configure_logging, fail, help_text, parse_overrides
 from data_prep.config import PrepConfig
 from data_prep.errors import QatuneError
+from data_prep.interrupt import GUARD, Interrupted
 
 STEPS = ("download", "parse", "prepare", "embeddings", "all")
 
@@ -28,13 +29,18 @@ def main(argv: list[str]) -> int:
         print(help_text(PrepConfig, f"steps: {', '.join(STEPS)}"))
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     step, args = argv[0], argv[1:]
-    try:
-        if step == "embeddings":
-            return _embeddings(args)
-        config = parse_overrides(PrepConfig, args)
-        return _run(step, config)
-    except QatuneError as err:
-        return fail(err)
+    with GUARD.handling():
+        try:
+            if step == "embeddings":
+                return _embeddings(args)
+            config = parse_overrides(PrepConfig, args)
+            return _run(step, config)
+        except QatuneError as err:
+            return fail(err)
+        except Interrupted as stop:  # every file is written beside and renamed: none is half
+            print(f"stopped by {stop.name}: nothing half-written was kept; run the same "
+                  "command again", file=sys.stderr)  # fmt: skip
+            return stop.exit_code
 
 
 def _run(step: str, config: PrepConfig) -> int:

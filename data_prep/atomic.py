@@ -38,11 +38,13 @@ def write_text(target: Path, text: str) -> Path:
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> Path:
-    """`target` as a hard link to `source` (no second copy of a model on disk; the files are
-    never written in place: writers replace them, as atomic_path does), or a copy where links
-    cannot be made (another filesystem). shutil's copy_function signature."""
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+    """`target` as a hard link to `source` (no second copy on disk; qatune's files are never
+    written in place: writers replace them, as atomic_path does) where both share a
+    filesystem, else a copy; written beside and renamed, so a half file never looks finished.
+    shutil's copy_function signature."""
+    with atomic_path(Path(target)) as partial:
+        try:
+            os.link(source, partial)
+        except OSError:  # another filesystem, or one without hard links
+            shutil.copyfile(source, partial)
     return Path(target)

@@ -19,8 +19,8 @@ from pathlib import Path
 from data_prep import PrepConfig, prepared_data
 from data_prep.cli import ConfigError, configure_logging, fail, help_text, split_overrides
 from data_prep.errors import QatuneError
+from data_prep.interrupt import GUARD, Interrupted
 from qamodels.config import TrainConfig
-from qamodels.interrupt import GUARD, Interrupted
 from qamodels.registry import ARCHITECTURES, architecture, parse_params
 from qamodels.trainer import Trainer
 

@@ -42,8 +42,10 @@ def baseline_result(ref) -> BaselineResult | None:
         return None
     import ray
 
+    from search.cluster import wait_for
+
     try:
-        baseline = ray.get(ref)
+        baseline = wait_for(ref, "fitting the baseline")
     except ray.exceptions.RayError as err:
         message = str(err).strip().splitlines()[-1][:200]
         print(f"the baseline failed ({message}): the search goes on without it", file=sys.stderr)

@@ -18,6 +18,7 @@ import ray
 from ray._private import ray_constants
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from data_prep.interrupt import GUARD
 from search.config import SearchConfigError
 
 
@@ -104,15 +105,30 @@ def connect(address: str, ray_cpus: int) -> bool:
     if not address:
         local_only()
     try:
-        ray.init(
-            address=address or None,
-            num_cpus=None if address else (ray_cpus or None),
-            log_to_driver=False,  # trials print nothing a user needs; their errors are reported
-            _node_ip_address=None if address else LOOPBACK,
-        )
+        # A signal while Ray starts is raised when ray.init has returned (Ray's own SIGTERM
+        # handler, installed meanwhile, would exit with status 15 and no word); the caller
+        # then stops this Ray (disconnect) and says so in one line.
+        with GUARD.deferring(exits=(SystemExit,)):
+            ray.init(
+                address=address or None,
+                num_cpus=None if address else (ray_cpus or None),
+                log_to_driver=False,  # trials print nothing a user needs; errors are reported
+                _node_ip_address=None if address else LOOPBACK,
+            )
     except (ConnectionError, RuntimeError) as err:
         raise SearchConfigError(
             f"address={address}: could not join a Ray cluster ({str(err).splitlines()[0][:160]})"
             "; start one with `ray start --head`, or leave address empty for a local Ray"
         ) from None
     return True
+
+
+def wait_for(ref, doing: str):
+    """A Ray task's result, waited for under the signal guard: a signal cancels the task and
+    raises Interrupted here, never a KeyboardInterrupt from inside ray.get (a traceback of
+    Ray's internals, exit 130 whatever the signal)."""
+    with GUARD.graceful(lambda: ray.cancel(ref, force=True)):
+        while GUARD.received is None and not ray.wait([ref], timeout=0.5)[0]:
+            pass
+    GUARD.check(f"while {doing}")
+    return ray.get(ref)

@@ -1,4 +1,4 @@
-"""Signals while Ray Tune runs the trials (qamodels/interrupt.py for the rest).
+"""Signals while Ray Tune runs the trials (data_prep/interrupt.py for the rest).
 
 A signal during `fit()` asks Ray Tune to stop the way its own Ctrl-C does (SIGUSR1: it saves
 the experiment state one last time and returns); then the driver marks the experiment
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from ray.tune import Callback
 
-from qamodels.interrupt import GUARD
+from data_prep.interrupt import GUARD
 from search.nodes import WAITED_OUT
 
 # Trial ids Ray Tune ended because of a signal (it marks them TERMINATED like trials that

@@ -16,17 +16,16 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 
-from data_prep.atomic import atomic_path
+from data_prep.atomic import link_or_copy
 from data_prep.store import PreparedData
 from qamodels.lm import LMConfig
 from qamodels.mlm import MLMConfig
 from qamodels.pretrain import PretrainConfig
+from search.cluster import wait_for
 from search.config import SearchConfig, SearchConfigError
 
 log = logging.getLogger(__name__)
@@ -91,16 +90,6 @@ def _pretrain_task(kind: str, config: PretrainConfig, data: PreparedData, thread
     return out
 
 
-def link_or_copy(source: Path, target: Path) -> None:
-    """`target` as a hard link to `source` (no second write) where both share a filesystem,
-    else a copy; written beside and renamed, so a half file never looks finished."""
-    with atomic_path(target) as partial:
-        try:
-            os.link(source, partial)
-        except OSError:  # another filesystem, or one without hard links
-            shutil.copyfile(source, partial)
-
-
 def pretrain_once(config: SearchConfig, data: PreparedData) -> list[Path]:
     """The experiment's checkpoint of each language model the search needs: from the cache
     when it holds one (a repeated search), else pretrained (one Ray task each, a GPU if the
@@ -121,13 +110,14 @@ def pretrain_once(config: SearchConfig, data: PreparedData) -> list[Path]:
             if not target.is_file():
                 link_or_copy(cache, target)
         else:
+            if data_ref is None:  # sent to the object store once, when a task needs it
+                data_ref = ray.put(data.without_test())
             where = "a GPU" if gpus else f"{cpus} CPUs"
             log.info("pretraining the %s language model (%d epochs on %s) ...", kind,
                      lm_config.epochs, where)  # fmt: skip
-            if data_ref is None:  # sent to the object store once, when a task needs it
-                data_ref = ray.put(data.without_test())
             target.parent.mkdir(parents=True, exist_ok=True)
-            ray.get(task.remote(kind, lm_config, data_ref, cpus, str(target)))
+            ref = task.remote(kind, lm_config, data_ref, cpus, str(target))
+            wait_for(ref, f"pretraining the {kind} language model")
             link_or_copy(target, cache)
             log.info("pretrained %s language model: %s", kind, target)
         paths.append(target)

@@ -34,9 +34,9 @@ from data_prep import PreparedData, PrepConfig, prepared_data
 from data_prep.cli import configure_logging, fail, help_text, split_overrides
 from data_prep.embeddings import load_embeddings
 from data_prep.errors import QatuneError
+from data_prep.interrupt import GUARD, Interrupted
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
-from qamodels.interrupt import GUARD, Interrupted
 from qamodels.spaces import fixed_training
 from search import budget
 from search.autoscaler import autoscaling
@@ -305,21 +305,20 @@ def main(argv: list[str]) -> int:
 
 
 def run_command(argv: list[str]) -> int:
-    config, connected = None, False
+    config, callers_ray = None, ray.is_initialized()  # a caller's Ray is left to the caller
     try:
         prep, config = parse_args(argv)
         with open_experiment(config, prep) as (config, prep):  # locked before any write
             data = prepared_data(prep)
-            connected = connect(config.address, config.ray_cpus)
-            GUARD.install()  # again: ray.init replaced the SIGTERM handler with its own
+            connect(config.address, config.ray_cpus)  # the guard's handlers back after it
             check_shared_storage(os.path.expanduser(config.storage_path))
             run_search(config, data)
     except Interrupted as stop:
         return stopped(stop, config)
     except QatuneError as err:
         return fail(err)
-    finally:
-        if connected:
+    finally:  # also a Ray a signal stopped half-way through its start
+        if not callers_ray and ray.is_initialized():
             disconnect()
     return 0
 

@@ -1,8 +1,9 @@
-"""SIGINT and SIGTERM for the command lines: the first stops the work where it can be kept,
-a second ends the process at once, without a traceback.
+"""SIGINT, SIGTERM and SIGHUP for the command lines: the first stops the work where it can
+be kept, a second ends the process at once, without a traceback.
 
-Ctrl-C sends SIGINT; batch schedulers, Kubernetes and `timeout` send SIGTERM: both are
-handled alike. By default a signal raises `Interrupted` in the main thread; inside
+Ctrl-C sends SIGINT; batch schedulers, Kubernetes, `timeout` and `ray job stop` send
+SIGTERM; a closed terminal or a dropped ssh session sends SIGHUP: all are handled alike.
+By default a signal raises `Interrupted` in the main thread; inside
 `graceful(stop)` it calls `stop()` instead, for work that stops itself cleanly (Ray Tune's
 trials: search/run.py). `qamodels.train` keeps its best epoch; `search.run` marks the
 experiment PARTIAL and prints the command that resumes it.
@@ -16,7 +17,8 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report
+# 128 + the signal, as shells report
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
 def exit_code(signum: int) -> int:
@@ -47,6 +49,7 @@ class SignalGuard:
         self.received: int | None = None
         self._stop: Callable[[], None] | None = None
         self._ending = False
+        self._deferring = False
         self._previous: dict[int, object] = {}
 
     def install(self) -> SignalGuard:
@@ -79,6 +82,8 @@ class SignalGuard:
             sys.stderr.flush()
             os._exit(code)
         self.received = signum
+        if self._deferring:  # inside a library's start-up: raised when it has returned
+            return
         if self._stop is not None:
             print(f"{name}: stopping (again to stop at once) ...", file=sys.stderr, flush=True)
             self._stop()
@@ -105,6 +110,25 @@ class SignalGuard:
             yield
         finally:
             self._ending = False
+
+    @contextlib.contextmanager
+    def deferring(self, exits: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+        """Around a library's start-up (ray.init): a signal is recorded, not raised inside
+        it (a KeyboardInterrupt inside Ray's start-up was swallowed by a fork hook, or
+        crashed the process), and raised as Interrupted once it has returned, with this
+        guard's handlers back in place of any the library installed. `exits`: what the
+        library's own handler raises for a signal meanwhile (Ray's SIGTERM handler:
+        SystemExit), taken as that signal."""
+        self._deferring = True
+        try:
+            yield
+        except exits as err:
+            code = getattr(err, "code", None)
+            self.received = self.received or (code if code in EXIT_CODES else signal.SIGTERM)
+        finally:
+            self._deferring = False
+            self.install()
+        self.check()
 
     def check(self, detail: str = "") -> None:
         if self.received is not None:
