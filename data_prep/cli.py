@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import sys
 import types
 import typing
@@ -37,10 +38,13 @@ def arg(
     min: float | None = None,
     above: float | None = None,
     below: float | None = None,
+    max: float | None = None,
 ) -> Any:
     """A config field: its default, its one-line help, and what values it accepts (every
-    item of a tuple field must be among `choices`; numbers >= `min`, > `above`, < `below`)."""
-    metadata = {"help": help, "choices": choices, "min": min, "above": above, "below": below}
+    item of a tuple field must be among `choices`; numbers finite, >= `min`, > `above`,
+    < `below`, <= `max`)."""
+    metadata = {"help": help, "choices": choices, "min": min, "above": above, "below": below,
+                "max": max}  # fmt: skip
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -52,6 +56,10 @@ def _check_value(key: str, value: Any, meta: typing.Mapping[str, Any]) -> None:
             raise ConfigError(f"{key}={item!r}: use one of {', '.join(map(str, choices))}")
         if isinstance(item, bool) or not isinstance(item, int | float):
             continue
+        if not math.isfinite(item):  # nan passes every comparison below
+            raise ConfigError(f"{key}={item!r}: must be a finite number")
+        if meta.get("max") is not None and item > meta["max"]:
+            raise ConfigError(f"{key}={item!r}: must be <= {meta['max']:g}")
         if meta.get("min") is not None and item < meta["min"]:
             raise ConfigError(f"{key}={item!r}: must be >= {meta['min']:g}")
         if meta.get("above") is not None and item <= meta["above"]:

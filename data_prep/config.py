@@ -66,7 +66,7 @@ class PrepConfig:
     test_source: str = arg(
         "", "a file with an official test set (same columns as source=); replaces test_size"
     )
-    split_seed: int = arg(0, "seed of the stratified split")
+    split_seed: int = arg(0, "seed of the stratified split", min=0)
     vocab_from: str = arg(
         "train", "which text builds the vocabulary", choices=("train", "train+unlabeled")
     )
@@ -76,7 +76,7 @@ class PrepConfig:
         0, "tokens kept per question; 0: the length_percentile of train lengths", min=0
     )
     length_percentile: float = arg(
-        99.0, "percentile of train lengths used when max_length=0", min=1
+        99.0, "percentile of train lengths used when max_length=0", min=1, max=100
     )
 
     def __post_init__(self) -> None:

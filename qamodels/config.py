@@ -28,7 +28,7 @@ class TrainConfig:
     warmup_fraction: float = arg(0.1, "share of all steps spent warming up (warmup, onecycle)",
                                  min=0)  # fmt: skip
     grad_clip: float = arg(1.0, "gradient norm clip; 0: off", min=0)
-    label_smoothing: float = arg(0.0, "share of each label spread over all classes", min=0)
+    label_smoothing: float = arg(0.0, "share of each label spread over all classes", min=0, below=1)
     ema_epochs: float = arg(
         1.0,
         "score and keep a moving average of the weights over about this many epochs; 0: off",
@@ -38,12 +38,12 @@ class TrainConfig:
     metric: str = arg("valid_accuracy", "what chooses the best epoch and model", choices=METRICS)
     bucket: bool = arg(True, "batches of questions of similar length")
     trim: bool = arg(True, "cut each batch to its longest question")
-    seed: int = arg(0, "seed of weights, batch order, subsets (and of a search's sampler)")
+    seed: int = arg(0, "seed of weights, batch order, subsets (and of a search's sampler)", min=0)
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     amp: bool = arg(True, "bf16 autocast on CUDA")
     embedding: str = arg("random", "embedding mode (qamodels.embedding)", choices=MODES)
     embedding_dim: int = arg(128, "width of a random embedding (pretrained modes take theirs)",
-                             min=1)  # fmt: skip
+                             min=1, max=4096)  # fmt: skip
     vectors: str = arg(
         "glove-6b-50d", "pretrained vectors: a .vec/.vec.zip/.txt path or glove-6b-50d"
     )

@@ -66,6 +66,9 @@ def train_command(argv: list[str]) -> int:
             print(f"{result.stopped} during the first epoch: nothing was written",
                   file=sys.stderr)  # fmt: skip
             return code
+    if not result.best:  # diverged before any epoch could be scored: no model to keep
+        print(f"error: {result.stopped}; nothing was written", file=sys.stderr)
+        return 1
     trainer.save_run(run_dir, result)
     best = result.best
     print(
@@ -73,6 +76,10 @@ def train_command(argv: list[str]) -> int:
         f"{best.get('valid_accuracy', 0):.4f}, macro-F1 {best.get('valid_macro_f1', 0):.4f}"
     )
     print(f"run directory: {run_dir}")
+    if result.stopped.startswith("non-finite"):  # a failure, even with a finite epoch kept
+        print(f"error: the run diverged ({result.stopped.split(':')[0]}); what was saved is "
+              f"its best finite epoch, {best.get('epoch')}", file=sys.stderr)  # fmt: skip
+        return 1
     return code
 
 

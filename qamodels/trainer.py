@@ -196,6 +196,11 @@ class Trainer:
             self.scored_model, split, 2 * self.config.batch_size, self._autocast
         )
         probabilities = torch.softmax(logits.float(), -1).cpu().numpy()
+        if not np.isfinite(probabilities).all():  # diverged weights; their loss, taken before
+            raise NonFiniteLoss(  # the last update, may still have been finite
+                f"non-finite outputs on {name} after epoch {len(self.history) + 1}: lower lr "
+                f"(now {self.config.lr:g}) or set grad_clip"
+            )
         labels, classes = split.label.cpu().numpy(), len(self.data.labels)
         metrics = {f"{name}_{k}": v for k, v in scores(probabilities, labels, classes).items()}
         return metrics, confusion_matrix(labels, probabilities.argmax(1), classes)
@@ -215,10 +220,10 @@ class Trainer:
         for epoch in range(len(self.history), self.config.epochs):
             try:
                 train_loss = self.train_epoch(epoch)
-            except NonFiniteLoss as err:
+                metrics, confusion = self.evaluate()
+            except NonFiniteLoss as err:  # the best epoch so far stays the best
                 stopped = str(err)
                 break
-            metrics, confusion = self.evaluate()
             metrics = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -110,6 +111,20 @@ def test_non_finite_loss_stops_with_a_reason(prepared_sample):
     result = trainer.fit()
     assert result.stopped.startswith("non-finite training loss (nan) at epoch 1 step 1")
     assert result.history == []
+
+
+def test_weights_that_diverge_after_a_finite_loss_are_never_kept(prepared_sample):
+    """One step an epoch and a huge lr: the loss (taken before the update) was finite, the
+    weights were not, and that epoch was scored and exported as the best (predicting nan)."""
+    config = TrainConfig(arch="dan", epochs=3, max_train_rows=256, batch_size=256, lr=1e9,
+                         device=test_device(), progress=False)  # fmt: skip
+    trainer = Trainer(config, prepared_sample)
+    result = trainer.fit()
+    assert result.stopped.startswith("non-finite")
+    for epoch in result.history:
+        assert np.isfinite(epoch["valid_loss"])
+    if result.best:  # the best epoch's weights: finite outputs
+        assert np.isfinite(trainer.evaluate()[0]["valid_loss"])
 
 
 def test_label_smoothing_bounds_the_confidence(prepared_sample):

@@ -57,6 +57,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["epochs=5"], "epochs=5: a search sets this per trial; use max_epochs="),
         (["device=cuda:1"], "device=cuda:1: a search sets this per trial; use gpus_per_trial="),
         (["out_dir=/tmp/x"], "out_dir=/tmp/x: a search sets this per trial; use storage_path="),
+        # values the parser once let through into tracebacks (or a NaN model)
+        (["cpus_per_trial=nan"], "cpus_per_trial=nan: must be a finite number"),
+        (["valid_size=nan"], "valid_size=nan: must be a finite number"),
+        (["lr=nan"], "lr=nan: must be a finite number"),
+        (["lr=inf"], "lr=inf: must be a finite number"),
+        (["label_smoothing=1.5"], "label_smoothing=1.5: must be < 1"),
+        (["length_percentile=101"], "length_percentile=101.0: must be <= 100"),
+        (["seed=-1"], "seed=-1: must be >= 0"),
+        (["split_seed=-1"], "split_seed=-1: must be >= 0"),
+        (["embedding_dim=100000000"], "embedding_dim=100000000: must be <= 4096"),
+        (["time_budget=soon"], "time_budget=soon: use a positive duration"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys, local_ray, prepared_sample):
