@@ -205,6 +205,7 @@ def as_dict(config: Any) -> dict[str, Any]:
 
 def suggest(key: str, names: typing.Sequence[str]) -> str:
     """'did you mean ...?' for the nearest keys, then every valid key (--help has them all)."""
+    names = list(dict.fromkeys(n for n in names if n != "train"))  # once each; no nested one
     near = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(near)}? " if near else ""
     return f"{hint}valid keys: {', '.join(names)}"
@@ -224,6 +225,8 @@ def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = Fal
             routed[owner].append(arg)
         elif rest:
             unrouted.append(arg)
+        elif owner is not None:  # a known key without its value
+            raise ConfigError(f"{key}: give it a value, {key}=<value> (--help shows each key)")
         else:
             valid = suggest(key, [k for keys in names for k in keys])
             raise ConfigError(f"unknown key or not key=value: {arg!r}; {valid}")

@@ -215,10 +215,11 @@ def validate(config: SearchConfig, gpus_available: int) -> None:
     refuse_per_trial_keys(config.train)
     budget.parse_duration(config.time_budget)
     name = config.name
-    if not name or name in (".", "..") or "/" in name or "\\" in name or name != name.strip():
+    plain = name.isprintable() and name == name.strip() and "/" not in name and "\\" not in name
+    if not name or name in (".", "..") or not plain:
         raise SearchConfigError(
             f"name={name!r}: the experiment's directory under storage_path must be one plain "
-            "name (no /, not empty, not . or ..), e.g. name=qatune"
+            "printable name (no /, no line break, not empty, not . or ..), e.g. name=qatune"
         )
     if config.trial_scheduler != "none" and config.grace_period > config.max_epochs:
         raise SearchConfigError(

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -178,7 +179,8 @@ def claim(path: Path) -> Iterator[None]:
 
 
 def resume_command(experiment_dir: Path) -> str:
-    return f"python -m search.run resume={experiment_dir}"
+    """Quoted for a shell: a path with spaces is pasted as it is printed."""
+    return f"python -m search.run {shlex.quote(f'resume={experiment_dir}')}"
 
 
 def mark_partial(experiment_dir: Path) -> None:
@@ -201,16 +203,22 @@ def experiment_configs(config: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
     # Stopped before its trials began: nothing to restore, so it starts with its settings.
     resume = "true" if started(config.experiment_path) else ""
 
-    configs = json.loads(saved.read_text())
-    original = dataclasses.replace(
-        from_dict(SearchConfig, configs["search"]),
-        resume=resume,
-        storage_path=config.storage_path,  # where the experiment is now, if it moved
-        name=config.name,
-        address=config.address,
-        ray_cpus=config.ray_cpus,
-    )
-    return original, from_dict(PrepConfig, configs["data"])
+    try:
+        configs = json.loads(saved.read_text())
+        original = dataclasses.replace(
+            from_dict(SearchConfig, configs["search"]),
+            resume=resume,
+            storage_path=config.storage_path,  # where the experiment is now, if it moved
+            name=config.name,
+            address=config.address,
+            ray_cpus=config.ray_cpus,
+        )
+        return original, from_dict(PrepConfig, configs["data"])
+    except (ValueError, KeyError, TypeError) as err:  # ConfigError is a ValueError too
+        raise SearchConfigError(
+            f"{saved}: the experiment's saved settings are damaged ({str(err)[:120]}); "
+            "restore the file from a copy, or start a new experiment (another name=)"
+        ) from None
 
 
 CHECKPOINT_PREFIX = "checkpoint_"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import sys
 from pathlib import Path
 
@@ -116,6 +117,12 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
                 f"resume={config.experiment_path}: its saved search state names code this "
                 f"version of qatune does not have ({err}); resume it with the version that "
                 "started it, or start a new experiment"
+            ) from None
+        except (EOFError, pickle.UnpicklingError, ValueError, KeyError, OSError) as err:
+            raise SearchConfigError(
+                f"resume={config.experiment_path}: its saved search state (tuner.pkl, "
+                f"experiment_state-*.json) is damaged ({str(err).splitlines()[0][:120]}); "
+                "start a new experiment (another name=)"
             ) from None
     searcher = make_searcher(config, gpu=placement.on_gpu)
     rungs = {"max_t": config.max_epochs, "grace_period": config.grace_period,

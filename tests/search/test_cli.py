@@ -303,6 +303,36 @@ def test_an_experiment_saved_by_other_code_is_refused_in_one_line(
         make_tuner(search, prepared_sample, placement)
 
 
+@pytest.mark.parametrize("content", [b"\x80\x04\x95", b"", b"not a pickle"])
+def test_a_damaged_search_state_is_one_line(local_ray, prepared_sample, tmp_path, content):
+    from search.config import SearchConfig, SearchConfigError
+    from search.resources import place
+    from search.run import make_tuner
+
+    experiment = tmp_path / "damaged"
+    experiment.mkdir()
+    (experiment / "tuner.pkl").write_bytes(content)
+    search = SearchConfig(storage_path=str(tmp_path), name="damaged", resume=str(experiment))
+    placement = place(search, local_ray.cluster_resources())
+    with pytest.raises(SearchConfigError, match="is damaged") as err:
+        make_tuner(search, prepared_sample, placement)
+    assert len(str(err.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", ["{", '{"search": {}}', '{"search": {"lr": 1}, "data": {}}'])
+def test_damaged_saved_settings_are_one_line(tmp_path, capsys, content):
+    from search.config import SearchConfig
+    from search.experiment import CONFIG_FILE, open_experiment
+
+    with open_experiment(SearchConfig(storage_path=str(tmp_path), name="exp"), PrepConfig()):
+        pass
+    (tmp_path / "exp" / "tuner.pkl").write_bytes(b"")  # its trials began
+    (tmp_path / "exp" / CONFIG_FILE).write_text(content)
+    code, _out, err = main_of([f"resume={tmp_path / 'exp'}"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "qatune_config.json: the experiment's saved settings are damaged" in err
+
+
 def test_data_paths_are_kept_absolute_for_a_resume_from_anywhere(tmp_path, monkeypatch):
     """The experiment saves its data keys; a relative raw_dir broke a resume started in
     another working directory."""
