@@ -55,10 +55,26 @@ def plot_metrics(epochs: list[dict], out: Path) -> Path:
     return save_figure(fig, out / "metrics.png")
 
 
+# Classes drawn in a confusion plot at most: a 1,000-class matrix drew a 600-inch figure
+# that took 23.6 GB. Above it, the classes most often confused (with any other) are shown.
+MAX_PLOTTED_CLASSES = 30
+
+
+def most_confused(confusion: np.ndarray, keep: int) -> np.ndarray:
+    """Indices of the `keep` classes with the most errors, true or predicted, in class order."""
+    errors = confusion.sum(0) + confusion.sum(1) - 2 * np.diag(confusion)
+    return np.sort(np.argsort(-errors, kind="stable")[:keep])
+
+
 def confusion_figure(confusion: np.ndarray, labels: list[str], title: str):
+    share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)  # of the whole row
+    if len(labels) > MAX_PLOTTED_CLASSES:
+        shown = most_confused(confusion, MAX_PLOTTED_CLASSES)
+        confusion, share = confusion[np.ix_(shown, shown)], share[np.ix_(shown, shown)]
+        labels = [labels[i] for i in shown]
+        title = f"{title}: the {len(shown)} most confused classes"
     size = max(6.0, 0.6 * len(labels) + 3)
     fig, ax = plt.subplots(figsize=(size, size))
-    share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
@@ -91,6 +107,7 @@ def plot_run(run_dir: Path) -> list[Path]:
 def confusion_image(confusion: np.ndarray, cell: int = 24) -> np.ndarray:
     """The confusion matrix (row shares) as an RGB image (3, H, W) for TensorBoard: no
     figure, so a trial can log one at every new best epoch for a millisecond."""
+    cell = max(1, min(cell, 720 // len(confusion)))  # at most ~720 pixels a side
     share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
     rgb = matplotlib.colormaps["Blues"](share)[..., :3]
     return np.kron(rgb.transpose(2, 0, 1), np.ones((1, cell, cell))).astype(np.float32)
