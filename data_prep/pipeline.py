@@ -106,6 +106,24 @@ def prepared_data(config: PrepConfig) -> PreparedData:
     return load(prepare(config))
 
 
+def warn_repeated_questions(parts: dict[str, pd.DataFrame], config: PrepConfig) -> None:
+    """Held-out rows whose question repeats a training question word for word: a score on
+    them says how well train was memorised, not how new questions fare (a test_source= that
+    repeated the training rows once scored 0.9967 without a word)."""
+    seen = set(parts["train"]["question"])
+    for name in ("valid", "test"):
+        if name not in parts or not len(parts[name]):
+            continue
+        repeated = int(parts[name]["question"].isin(seen).sum())
+        if repeated and repeated >= 0.01 * len(parts[name]):
+            where = f" ({config.test_source})" if name == "test" and config.test_source else ""
+            log.warning(
+                "%d of %d %s rows%s repeat a training question exactly (%.0f%%): their scores "
+                "overstate how new questions fare; remove the duplicates from the files",
+                repeated, len(parts[name]), name, where, 100 * repeated / len(parts[name]),
+            )  # fmt: skip
+
+
 def prepare(config: PrepConfig) -> Path:
     """The prepared dataset directory for this config, built unless already present."""
     config.check_paths()
@@ -117,6 +135,7 @@ def prepare(config: PrepConfig) -> Path:
     start = time.perf_counter()
     rows = load_rows(config)
     parts = split(rows, config, load_test_rows(config, set(rows["category"])))
+    warn_repeated_questions(parts, config)
     tokens = {name: tok.tokenize_all(frame["question"], name) for name, frame in parts.items()}
     vocab_sources = [tokens["train"]] + (
         [tokens["unlabeled"]] if config.vocab_from == "train+unlabeled" else []

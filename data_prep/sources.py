@@ -57,7 +57,8 @@ def read_table(path: Path, encoding: str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise ParseError(f"{path}: empty file (no header, no rows)") from None
     except (pd.errors.ParserError, ValueError, OSError) as err:
-        raise ParseError(f"{path}: cannot be read as {path.suffix[1:]} ({err})") from None
+        reason = str(err).strip().splitlines()[0][:200]  # pandas' messages run over lines
+        raise ParseError(f"{path}: cannot be read as {path.suffix[1:]}: {reason}") from None
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -74,9 +75,19 @@ def read_source(config: PrepConfig, source: str = "") -> pd.DataFrame:
         wanted["answer_column"] = config.answer_column
     for option, column in wanted.items():
         if column not in table.columns:
+            tabs = len(table.columns) == 1 and "\t" in str(table.columns[0])
+            hint = "; it looks tab-separated: save it with commas (a .csv)" if tabs else ""
             raise ParseError(
-                f"{path}: no column {column!r} ({option}); columns are {list(table.columns)}"
+                f"{path}: no column {column!r} ({option}); columns are "
+                f"{list(table.columns)[:20]}{hint}"
             )
+    text = table[config.text_column]
+    if pd.api.types.is_numeric_dtype(text) or pd.api.types.is_bool_dtype(text):
+        log.warning(
+            "%s: column %r (text_column) holds %s values, not text: each becomes a one-word "
+            "question; if the questions are in another column, name it with text_column=",
+            path, config.text_column, text.dtype,
+        )  # fmt: skip
     labels = table[config.label_column]
     rows = pd.DataFrame(
         {

@@ -100,3 +100,31 @@ def test_a_column_of_numbers_is_prepared_with_a_warning(tmp_path, caplog):
         with caplog.at_level(logging.WARNING):
             prepare(PrepConfig(source=str(tmp_path / name), data_dir=str(tmp_path / name[:3])))
         assert ("may hold ids or numbers rather than text" in caplog.text) == warned, name
+
+
+def test_a_parquet_column_of_numbers_is_named_in_a_warning(tmp_path, caplog):
+    """Read as numbers, each became a one-token question without a word."""
+    frame = synthetic_questions(60).assign(text=np.arange(60) % 7 * 1.5)
+    frame.to_parquet(tmp_path / "numbers.parquet")
+    with caplog.at_level(logging.WARNING):
+        read_source(PrepConfig(source=str(tmp_path / "numbers.parquet")))
+    assert "column 'text' (text_column) holds float64 values, not text" in caplog.text
+
+
+def test_a_tab_separated_file_given_as_csv_is_one_line(tmp_path):
+    synthetic_questions(30).to_csv(tmp_path / "tabs.csv", index=False, sep="\t")
+    with pytest.raises(ParseError, match="it looks tab-separated: save it with commas") as err:
+        read_source(PrepConfig(source=str(tmp_path / "tabs.csv")))
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_held_out_rows_that_repeat_training_questions_are_warned(tmp_path, caplog):
+    """A test_source= that repeated the training rows once scored 0.9967 without a word."""
+    synthetic_questions(300).to_csv(tmp_path / "train.csv", index=False)
+    synthetic_questions(300)[:90].to_csv(tmp_path / "test.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        prepare(PrepConfig(source=str(tmp_path / "train.csv"), data_dir=str(tmp_path),
+                           test_source=str(tmp_path / "test.csv")))  # fmt: skip
+    assert (
+        "of 90 test rows (" in caplog.text and "repeat a training question exactly" in caplog.text
+    )
