@@ -162,8 +162,7 @@ def parse_overrides(cls: type[T], args: typing.Sequence[str], base: T | None = N
     for arg in args:
         if "=" not in arg:
             raise ConfigError(f"argument {arg!r} is not key=value; valid keys: {', '.join(names)}")
-        key, raw = arg.split("=", 1)
-        key = key.strip().lstrip("-").replace("-", "_")
+        key, raw = key_of(arg), arg.split("=", 1)[1]
         if key not in hints or key not in names:
             raise ConfigError(f"unknown key {key!r}; {suggest(key, names)}")
         values[key] = _convert(key, raw.strip(), hints[key])
@@ -211,6 +210,16 @@ def suggest(key: str, names: typing.Sequence[str]) -> str:
     return f"{hint}valid keys: {', '.join(names)}"
 
 
+def key_of(arg: str) -> str:
+    """The key of a `key=value` argument as the configs name it (--batch-size -> batch_size)."""
+    return arg.split("=", 1)[0].strip().lstrip("-").replace("-", "_")
+
+
+def typed_keys(args: typing.Sequence[str]) -> set[str]:
+    """The keys a command line gave (key=value)."""
+    return {key_of(a) for a in args if "=" in a}
+
+
 def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = False) -> tuple:
     """Route each `key=value` to the first config class that has the key; one instance each.
     An unknown key is an error that lists the keys of every class, unless `rest`: then the
@@ -219,7 +228,7 @@ def split_overrides(args: typing.Sequence[str], *classes: type, rest: bool = Fal
     routed: list[list[str]] = [[] for _ in classes]
     unrouted: list[str] = []
     for arg in args:
-        key = arg.split("=", 1)[0].strip().lstrip("-").replace("-", "_")
+        key = key_of(arg)
         owner = next((i for i, keys in enumerate(names) if key in keys), None)
         if owner is not None and "=" in arg:
             routed[owner].append(arg)

@@ -106,11 +106,11 @@ assert set(SPACES) == set(ARCHITECTURES), "every architecture needs a search spa
 TRANSFERRED_SHAPE = ("bilstm", "transformer")
 
 
-def embedding(trial: optuna.Trial, embeddings: Sequence[str]) -> str:
+def embedding(trial: optuna.Trial, embeddings: Sequence[str], fixed: Mapping[str, Any] = {}) -> str:
     mode = trial.suggest_categorical("train/embedding", list(embeddings))
-    if mode == "random":
+    if mode == "random" and "embedding_dim" not in fixed:
         trial.suggest_categorical("train/embedding_dim", [64, 128, 256])
-    if mode == "finetune":
+    if mode == "finetune" and "embedding_lr" not in fixed:
         trial.suggest_float("train/embedding_lr", 1e-5, 3e-3, log=True)
     return mode
 
@@ -272,7 +272,7 @@ def search_space(
 ) -> dict:
     """Architecture first, then only that architecture's parameters, then training ones."""
     arch = trial.suggest_categorical("arch", list(archs))
-    mode = embedding(trial, embeddings)
+    mode = embedding(trial, embeddings, fixed)
     transfer = mode == "lm_finetune" and arch in TRANSFERRED_SHAPE
     if arch in TRANSFERRED_SHAPE:
         SPACES[arch](trial, shape=not mode.startswith("lm_"))
@@ -298,15 +298,14 @@ def define_space(
 
 
 SEARCHED_TRAINING = ("lr", "batch_size", "optimizer", "weight_decay", "scheduler", "lr_decay",
-                     "gradual_unfreeze")  # fmt: skip
+                     "gradual_unfreeze", "embedding_dim", "embedding_lr")  # fmt: skip
 
 
-def fixed_training(train: Any) -> dict[str, Any]:
-    """The searched training keys a search sets for all its trials: those whose value differs
-    from TrainConfig's default (`search.run batch_size=1024` fixes the batch size)."""
-    default = type(train)()
-    return {k: getattr(train, k) for k in SEARCHED_TRAINING
-            if getattr(train, k) != getattr(default, k)}  # fmt: skip
+def fixed_training(train: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """The searched training keys a search sets for all its trials, with their values: the
+    ones the user typed (`search.run batch_size=1024`, or batch_size=256, its default: typed
+    is fixed), never guessed from a value that differs from the default."""
+    return {k: getattr(train, k) for k in keys if k in SEARCHED_TRAINING}
 
 
 def nested(flat: dict) -> dict:

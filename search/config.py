@@ -16,6 +16,7 @@ from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.embedding import LM_MODES, MODES
 from qamodels.registry import ARCHITECTURES
+from qamodels.spaces import SEARCHED_TRAINING
 from search import budget
 
 
@@ -108,6 +109,12 @@ class SearchConfig:
     ensemble_top: int = arg(
         8, "top trials (on valid) whose best checkpoints the ensemble may use", min=1
     )
+    fixed_keys: tuple[str, ...] = arg(
+        (),
+        "searched training keys every trial takes from the command line instead of sampling; "
+        "typing one (batch_size=512, or lr=0.002, its default) adds it",
+        choices=SEARCHED_TRAINING,
+    )
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property
@@ -194,6 +201,7 @@ def parse_gpus_per_trial(value: str) -> float | None:
 # Training keys a search sets per trial itself: given on a search's command line they would
 # be ignored, so they are refused with the key that does the job.
 PER_TRIAL_KEYS = {
+    "embedding": "embeddings= (the modes the search samples from, e.g. embeddings=frozen)",
     "epochs": "max_epochs=",
     "device": "gpus_per_trial= (each trial's device follows its GPU share)",
     "out_dir": "storage_path= and name=",
@@ -201,18 +209,21 @@ PER_TRIAL_KEYS = {
 }
 
 
-def refuse_per_trial_keys(train: TrainConfig) -> None:
+def refuse_per_trial_keys(typed: set[str], train: TrainConfig) -> None:
+    """Training keys a search sets per trial, typed (at any value) or differing from the
+    default (a config built in code): one line naming the key to use instead."""
     default = TrainConfig()
     for key, instead in PER_TRIAL_KEYS.items():
-        if getattr(train, key) != getattr(default, key):
+        if key in typed or getattr(train, key) != getattr(default, key):
             raise SearchConfigError(
                 f"{key}={getattr(train, key)}: a search sets this per trial; use {instead}"
             )
 
 
-def validate(config: SearchConfig, gpus_available: int) -> None:
-    """One-line errors that say what to do; raised before Ray or any trial starts."""
-    refuse_per_trial_keys(config.train)
+def validate(config: SearchConfig, gpus_available: int, typed: set[str] = frozenset()) -> None:
+    """One-line errors that say what to do; raised before Ray or any trial starts. `typed`:
+    the keys the command line gave."""
+    refuse_per_trial_keys(typed, config.train)
     budget.parse_duration(config.time_budget)
     name = config.name
     plain = name.isprintable() and name == name.strip() and "/" not in name and "\\" not in name

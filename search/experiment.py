@@ -221,6 +221,26 @@ def experiment_configs(config: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
         ) from None
 
 
+# What a resume may change: where the experiment is, where Ray runs, how to wait for it.
+RESUME_KEYS = {"resume", "storage_path", "name", "address", "ray_cpus", "overwrite", "node_wait"}
+
+
+def ignored_on_resume(
+    typed: set[str], given: tuple[PrepConfig, SearchConfig], saved: tuple[PrepConfig, SearchConfig]
+) -> list[str]:
+    """The keys a resuming command typed that differ from the experiment's saved settings
+    (which the resume keeps), as `key=typed (the experiment's: saved)`."""
+    ignored = []
+    for key in sorted(typed - RESUME_KEYS):
+        for new, old in ((given[1], saved[1]), (given[1].train, saved[1].train),
+                         (given[0], saved[0])):  # fmt: skip
+            if hasattr(new, key) and key != "train":
+                if getattr(new, key) != getattr(old, key):
+                    ignored.append(f"{key}={getattr(new, key)} (it has {getattr(old, key)})")
+                break
+    return ignored
+
+
 CHECKPOINT_PREFIX = "checkpoint_"
 
 

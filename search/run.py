@@ -32,13 +32,13 @@ import torch
 from ray.tune import CLIReporter
 
 from data_prep import PreparedData, PrepConfig, prepared_data
-from data_prep.cli import configure_logging, fail, help_text, split_overrides
+from data_prep.cli import configure_logging, fail, help_text, split_overrides, typed_keys
 from data_prep.embeddings import load_embeddings
 from data_prep.errors import QatuneError
 from data_prep.interrupt import GUARD, Interrupted
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
-from qamodels.spaces import fixed_training
+from qamodels.spaces import SEARCHED_TRAINING, fixed_training
 from search import budget
 from search.autoscaler import autoscaling
 from search.baseline import baseline_result, cancel_baseline, start_baseline
@@ -55,6 +55,7 @@ from search.config import (
 from search.ensemble import ENSEMBLE_DIR
 from search.experiment import (
     CONFIG_FILE,
+    ignored_on_resume,
     mark_partial,
     open_experiment,
     refill_deleted_checkpoints,
@@ -133,7 +134,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
         scheduler = ASHAScheduler(time_attr="training_iteration", **rungs)
     else:
         scheduler = FIFOScheduler()
-    fixed = fixed_training(config.train)  # not in a trial's config: not a column
+    fixed = fixed_training(config.train, config.fixed_keys)  # not in a trial's config
     columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
                "train/embedding": "embedding"}  # fmt: skip
     reporter = ProgressTable(
@@ -290,10 +291,14 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
 
 
 def parse_args(argv: list[str]) -> tuple[PrepConfig, SearchConfig]:
-    """Data keys, search keys, and training keys that fix a value for every trial."""
+    """Data keys, search keys, and training keys that fix a value for every trial: each
+    searched training key typed is fixed, whatever its value (search.config fixed_keys)."""
     prep, config, train = split_overrides(argv, PrepConfig, SearchConfig, TrainConfig)
-    config = with_absolute_paths(dataclasses.replace(config, train=train))
-    validate(config, torch.cuda.device_count())
+    typed = typed_keys(argv)
+    fixed = sorted(set(config.fixed_keys) | (typed & set(SEARCHED_TRAINING)))
+    config = dataclasses.replace(config, train=train, fixed_keys=tuple(fixed))
+    config = with_absolute_paths(config)
+    validate(config, torch.cuda.device_count(), typed)
     return prep.with_absolute_paths(), config
 
 
@@ -314,8 +319,9 @@ def main(argv: list[str]) -> int:
 def run_command(argv: list[str]) -> int:
     config, callers_ray = None, ray.is_initialized()  # a caller's Ray is left to the caller
     try:
-        prep, config = parse_args(argv)
-        with open_experiment(config, prep) as (config, prep):  # locked before any write
+        given = parse_args(argv)
+        with open_experiment(given[1], given[0]) as (config, prep):  # locked before any write
+            warn_ignored(typed_keys(argv), given, (prep, config))
             data = prepared_data(prep)
             connect(config.address, config.ray_cpus)  # the guard's handlers back after it
             check_shared_storage(os.path.expanduser(config.storage_path))
@@ -328,6 +334,14 @@ def run_command(argv: list[str]) -> int:
         if not callers_ray and ray.is_initialized():
             disconnect()
     return 0
+
+
+def warn_ignored(typed: set[str], given, saved) -> None:
+    """A resume runs with the experiment's own settings: say which typed keys it ignored."""
+    ignored = ignored_on_resume(typed, given, saved) if given[1].resuming else []
+    if ignored:
+        print(f"resume keeps the experiment's settings; ignored: {', '.join(ignored)} (a new "
+              "name= starts a new experiment with them)", file=sys.stderr)  # fmt: skip
 
 
 def disconnect() -> None:

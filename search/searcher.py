@@ -119,7 +119,7 @@ def make_searcher(config: SearchConfig, gpu: bool = False) -> OptunaSearcher:
             )
     else:
         sampler = optuna.samplers.RandomSampler(seed=config.seed)
-    fixed = fixed_training(config.train)
+    fixed = fixed_training(config.train, config.fixed_keys)
     first = recipes(archs, modes, gpu, fixed) if config.recipes else []
     return OptunaSearcher(
         space=define_space(archs, modes, gpu, fixed),

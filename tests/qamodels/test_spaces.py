@@ -103,8 +103,9 @@ def test_gpu_recipes_run_at_the_gpu_batch_with_a_scaled_rate():
 
 def test_training_keys_a_search_fixes_are_never_sampled():
     """`search.run batch_size=1024 optimizer=sgd` holds for every trial, recipes included."""
-    fixed = fixed_training(TrainConfig(batch_size=1024, optimizer="sgd", grad_clip=0.5))
-    assert fixed == {"batch_size": 1024, "optimizer": "sgd"}
+    train = TrainConfig(batch_size=1024, optimizer="sgd", grad_clip=0.5)
+    fixed = fixed_training(train, ["batch_size", "optimizer", "grad_clip"])
+    assert fixed == {"batch_size": 1024, "optimizer": "sgd"}  # grad_clip is never searched
     space = define_space(["dan"], ["random"], gpu=True, fixed=fixed)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(10):

@@ -286,6 +286,33 @@ def test_training_keys_of_the_command_line_fix_every_trial(tmp_path):
     assert (trial.lr, trial.batch_size, trial.arch, trial.epochs) == (0.003, 64, "dan", 15)
 
 
+def test_a_searched_key_typed_at_its_default_is_fixed_and_embedding_is_refused(tmp_path):
+    """`batch_size=256 lr=0.002` (their defaults) were searched anyway, and embedding=frozen,
+    embedding_dim=300 were taken and overwritten by every trial's sample."""
+    import optuna
+
+    from search.config import SearchConfigError
+    from search.run import parse_args
+    from search.searcher import make_searcher
+
+    keys = [f"storage_path={tmp_path}", "embeddings=random"]
+    _prep, search = parse_args([*keys, "batch_size=256", "lr=0.002", "embedding_dim=300"])
+    assert search.fixed_keys == ("batch_size", "embedding_dim", "lr")
+    searcher = make_searcher(search)
+    for _ in range(5):
+        trial = searcher.study.ask()
+        searcher._space(trial)
+        assert not {"train/batch_size", "train/lr", "train/embedding_dim"} & set(trial.params)
+        searcher.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    _prep, search = parse_args(keys)
+    assert search.fixed_keys == ()
+    with pytest.raises(SearchConfigError, match="embedding=frozen: a search sets this per "
+                       "trial; use embeddings="):  # fmt: skip
+        parse_args([*keys, "embedding=frozen"])
+    with pytest.raises(SearchConfigError, match="epochs=15: a search sets this per trial"):
+        parse_args([*keys, "epochs=15"])  # typed at its default, still refused
+
+
 def test_an_experiment_saved_by_other_code_is_refused_in_one_line(
     local_ray, prepared_sample, tmp_path
 ):
@@ -342,3 +369,18 @@ def test_data_paths_are_kept_absolute_for_a_resume_from_anywhere(tmp_path, monke
     prep, _search = parse_args(["raw_dir=raw", "data_dir=~/d", "source=q.csv", "test_source="])
     assert prep.raw_dir == str(tmp_path / "raw") and prep.source == str(tmp_path / "q.csv")
     assert prep.data_dir == str(Path("~/d").expanduser()) and prep.test_source == ""
+
+
+def test_a_resume_names_the_typed_keys_it_ignores():
+    """resume=true with changed keys once ignored them without a word."""
+    from search.config import SearchConfig
+    from search.experiment import ignored_on_resume
+
+    saved = (PrepConfig(), SearchConfig(num_samples=40))
+    given = (PrepConfig(valid_size=0.2), SearchConfig(num_samples=99, resume="true",
+                                                      address="auto"))  # fmt: skip
+    typed = {"num_samples", "valid_size", "resume", "address", "lr"}
+    assert ignored_on_resume(typed, given, saved) == [
+        "num_samples=99 (it has 40)",
+        "valid_size=0.2 (it has 0.0)",
+    ]
