@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -58,6 +59,35 @@ def check_shared_storage(storage_path: str, timeout_s: float = 120) -> None:
 
 
 CONNECT_TIMEOUT_S = 10.0
+GCS_TIMEOUT_S = 20.0  # a Ray head answers in well under a second
+
+
+def check_gcs_answers(address: str) -> None:
+    """Something listens at `address`: refuse it in one line unless it is a Ray cluster's
+    GCS. Ray itself retries a port that is not Ray for minutes (a web server, a database),
+    and a signal meanwhile waits for it; so Ray's own client is asked from a thread, with a
+    bounded wait (left behind if it does not return: the command ends here anyway)."""
+    from ray._raylet import GcsClient
+
+    answered: list[object] = []
+
+    def probe() -> None:
+        try:
+            answered.append(GcsClient(address=address, cluster_id=None).cluster_id)
+        except Exception as err:  # noqa: BLE001 - Ray answered, with an error (e.g. its auth)
+            answered.append(err)  # ray.init says what is wrong, in its own words
+
+    thread = threading.Thread(target=probe, daemon=True, name="qatune-gcs-probe")
+    thread.start()
+    thread.join(GCS_TIMEOUT_S)
+    if not answered:
+        raise SearchConfigError(
+            f"address={address}: something listens there but no Ray cluster answered within "
+            f"{GCS_TIMEOUT_S:g} s; give the head's GCS address (`ray status` on the head shows "
+            "it, default port 6379), or leave address empty for a local Ray"
+        )
+
+
 LOOPBACK = "127.0.0.1"
 TOKEN_PATH = Path.home() / ".ray" / "auth_token"  # where Ray reads its default token
 
@@ -102,6 +132,8 @@ def connect(address: str, ray_cpus: int) -> bool:
                 "`ray start --head` (or `ray up cluster.yaml`), or leave address empty for a "
                 "local Ray"
             ) from None
+    if address and address != "auto" and not address.startswith("ray://"):
+        check_gcs_answers(address)
     if not address:
         local_only()
     try:

@@ -384,3 +384,22 @@ def test_a_resume_names_the_typed_keys_it_ignores():
         "num_samples=99 (it has 40)",
         "valid_size=0.2 (it has 0.0)",
     ]
+
+
+def test_an_address_where_something_else_listens_is_one_line(tmp_path, monkeypatch):
+    """A port that answers TCP but is not Ray: Ray retried for ever, signals waited for it."""
+    import http.server
+    import threading
+
+    from search import cluster
+    from search.config import SearchConfigError
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(cluster, "GCS_TIMEOUT_S", 3.0)  # the wait, shortened for the test
+    address = f"127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(SearchConfigError, match="no Ray cluster answered within 3 s"):
+            cluster.check_gcs_answers(address)
+    finally:
+        server.shutdown()
