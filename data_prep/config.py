@@ -89,6 +89,18 @@ class PrepConfig:
             raise ConfigError(
                 f"encoding={self.encoding}: unknown encoding; use e.g. utf-8, latin-1 or cp1252"
             ) from None
+        if self.min_chars > self.max_chars:
+            raise ConfigError(
+                f"min_chars={self.min_chars} is above max_chars={self.max_chars}: no question "
+                "would be kept; lower min_chars or raise max_chars"
+            )
+        default = type(self).__dataclass_fields__
+        lengths = [k for k in ("min_chars", "max_chars") if getattr(self, k) != default[k].default]
+        if self.source and lengths:
+            raise ConfigError(
+                f"{lengths[0]}={getattr(self, lengths[0])}: the length filters apply to the "
+                "Amazon files only; with source= your file's rows are all kept (filter the file)"
+            )
         for name in ("valid_size", "test_size", "train_size"):
             value = getattr(self, name)
             if value >= 1 and value != int(value):

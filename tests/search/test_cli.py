@@ -68,6 +68,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["split_seed=-1"], "split_seed=-1: must be >= 0"),
         (["embedding_dim=100000000"], "embedding_dim=100000000: must be <= 4096"),
         (["time_budget=soon"], "time_budget=soon: use a positive duration"),
+        (["min_chars=600", "max_chars=10"], "min_chars=600 is above max_chars=10"),
+        (["source={tmp}/q.csv", "max_chars=100"], "max_chars=100: the length filters apply to"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path, capsys, local_ray, prepared_sample):
