@@ -3,13 +3,18 @@ autoscaler starts from zero), on Ray's fake multinode autoscaler: tests/search/f
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, synthetic_questions
+from tests.conftest import REPO, SHARED_DATA, synthetic_questions
 from tests.search.fake_cluster import cluster_env, fake_autoscaling_cluster
 
 pytestmark = pytest.mark.e2e  # a cluster of its own and a search in subprocesses
@@ -47,3 +52,54 @@ def test_trials_that_wait_for_nodes_that_never_come_end_in_one_line(tmp_path):
     assert "trial(s) waited 15 s for a node with 1 CPU, 0.25 GPU and none came" in last, last
     assert "Resume: python -m search.run resume=" in last
     assert (experiment / "PARTIAL").is_file()
+
+
+def worker_raylets(address: str) -> list[int]:
+    """PIDs of the raylets of the cluster's worker nodes (the head's is the oldest)."""
+    port = address.rsplit(":", 1)[1]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if (
+                argv
+                and argv[0].endswith(b"/raylet")
+                and any(a.endswith(f":{port}".encode()) for a in argv)
+            ):
+                found.append(int(entry.name))
+    return sorted(found)[1:]
+
+
+def test_a_worker_lost_mid_search_and_every_trial_still_ends_once(tmp_path, prepared_sample):
+    data_dir = Path(prepared_sample.path).parents[1]
+    keys = [f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6",
+            f"data_dir={data_dir}", "arch=dan", "num_samples=3", "max_epochs=6",
+            "trial_scheduler=none", "patience=100", "max_train_rows=4000", "embeddings=random",
+            "pretrain=false", "baseline=false", "max_concurrent=2",
+            f"storage_path={tmp_path / 'results'}"]  # fmt: skip
+    experiment = tmp_path / "results" / "qatune"
+    with fake_autoscaling_cluster() as address:
+        driver = subprocess.Popen([sys.executable, "-m", "search.run", f"address={address}",
+                                   *keys], cwd=REPO, env=cluster_env(), text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.time() + 300
+        while not any(p.stat().st_size for p in experiment.glob("*/checkpoint_*/trainer.pt")):
+            assert driver.poll() is None and time.time() < deadline, driver.stdout.read()[-3000:]
+            time.sleep(0.2)
+        lost = worker_raylets(address)[0]
+        os.kill(lost, signal.SIGKILL)  # a node gone: its trials fail and are retried
+        out, _ = driver.communicate(timeout=400)
+    assert driver.returncode == 0, out[-3000:]
+    assert "node left:" in out
+    trials = pd.read_csv(experiment / "trials.csv")
+    assert len(trials) == 3 and (trials["status"] == "ok").all(), trials
+    assert (trials["epochs"] == 6).all()  # none counted twice
+    state = json.loads(sorted(experiment.glob("experiment_state-*.json"))[-1].read_text())
+    failures = [json.loads(meta)["num_failures"] for _trial, meta in state["trial_data"]]
+    assert sum(failures) >= 1, "the lost node held no trial: nothing was retried"
+    for progress in experiment.glob("*_*/progress.csv"):
+        epochs = pd.read_csv(progress)["epoch"].tolist()
+        assert sorted(set(epochs)) == list(range(1, 7)), f"{progress.parent.name}: {epochs}"
