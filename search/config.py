@@ -79,6 +79,11 @@ class SearchConfig:
         "running ones end at their next epoch, the end still runs (search/budget.py); "
         "empty: none",
     )
+    progress_table: bool = arg(
+        False,
+        "Ray Tune's own progress table (its scheduler's internals) besides the search's "
+        "lines: a line per ended trial and a progress line every 30 s",
+    )
     keep_checkpoints: bool = arg(
         False,
         "keep each trial's resumable state (checkpoint_*/: weights, optimizer) after the search "

@@ -29,7 +29,6 @@ from pathlib import Path
 import pandas as pd
 import ray
 import torch
-from ray.tune import CLIReporter
 
 from data_prep import PreparedData, PrepConfig, prepared_data
 from data_prep.cli import configure_logging, fail, help_text, split_overrides, typed_keys
@@ -38,7 +37,7 @@ from data_prep.errors import QatuneError
 from data_prep.interrupt import GUARD, Interrupted
 from qamodels.config import TrainConfig
 from qamodels.embedding import PRETRAINED_MODES
-from qamodels.spaces import SEARCHED_TRAINING, fixed_training
+from qamodels.spaces import SEARCHED_TRAINING
 from search import budget
 from search.autoscaler import autoscaling
 from search.baseline import baseline_result, cancel_baseline, start_baseline
@@ -52,6 +51,7 @@ from search.config import (
     validate,
     with_absolute_paths,
 )
+from search.console import BASELINE, Console
 from search.ensemble import ENSEMBLE_DIR
 from search.experiment import (
     CONFIG_FILE,
@@ -76,15 +76,6 @@ from search.tensorboard import write_experiment
 from search.trainable import resolved_config, run_trial, trial_dirname
 
 
-class ProgressTable(CLIReporter):
-    """Ray's progress table without its 'Result logdir:' line, which names a Ray temp
-    directory, not the experiment directory the driver names at the end."""
-
-    def _print(self, msg: str) -> None:
-        lines = msg.splitlines()
-        super()._print("\n".join(x for x in lines if not x.startswith("Result logdir:")))
-
-
 def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -93,10 +84,8 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
 
     from search.schedulers import FirstRungByArchitecture, SchedulerState
 
-    # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); the classic
-    # progress table (CLIReporter) needs the old output engine. Both are read by the Tuner.
+    # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); read by the Tuner.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # A checkpoint with num_to_keep=1 forces a snapshot of the experiment state (a small JSON
     # and the searcher): cheap on a filesystem, so Ray's "may become a bottleneck" warning is
     # noise here.
@@ -134,18 +123,6 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
         scheduler = ASHAScheduler(time_attr="training_iteration", **rungs)
     else:
         scheduler = FIFOScheduler()
-    fixed = fixed_training(config.train, config.fixed_keys)  # not in a trial's config
-    columns = {"arch": "arch", "train/lr": "lr", "train/batch_size": "batch",
-               "train/embedding": "embedding"}  # fmt: skip
-    reporter = ProgressTable(
-        parameter_columns={k: v for k, v in columns.items() if k[6:] not in fixed},
-        metric_columns={
-            "epoch": "epoch",
-            config.metric: config.metric,
-            "valid_macro_f1": "macro_f1",
-        },
-        max_report_frequency=20,
-    )
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -176,9 +153,9 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
                 StoppedTrials(),
                 NodeWatch(config.node_wait, stop_tune),
                 SchedulerState(scheduler),  # Ray Tune does not save schedulers
+                Console(config.num_samples, config.metric, config.mode),
             ],  # fmt: skip
-            progress_reporter=reporter,
-            verbose=1,
+            verbose=1 if config.progress_table else 0,  # Ray's own table, when asked for
         ),
     )
 
@@ -191,6 +168,7 @@ def run_search(config: SearchConfig, data: PreparedData):
     placement = place(config, ray.cluster_resources(), scaling)
     print(placement.describe())
     baseline = start_baseline(config, data)  # beside the trials, on a CPU they leave free
+    BASELINE[:] = [baseline]  # the progress line shows its score once it is there
     try:
         if set(config.embedding_modes()) & set(PRETRAINED_MODES):
             load_embeddings(data, config.train.vectors)  # built once here, not by each trial
@@ -204,6 +182,7 @@ def run_search(config: SearchConfig, data: PreparedData):
         remove_empty_checkpoints(config.experiment_path)
         return conclude(config, data, results, baseline)
     finally:
+        BASELINE.clear()
         cancel_baseline(baseline)
 
 

@@ -39,6 +39,8 @@ def test_a_search_starts_from_zero_workers_and_the_autoscaler_brings_them(tmp_pa
     assert "0.25 GPU and 1 CPU each" in out  # the share planned from the node type
     assert "node joined: 127.0.0.1 (2 CPU, 1 GPU)" in out  # the head has no CPU: on workers
     assert run.stdout.strip().splitlines()[-1].startswith("test accuracy: ensemble")
+    # The console: a line per ended trial, none of Ray's scheduler internals.
+    assert "trial 3/3 ended: dan_" in run.stdout and "Bracket:" not in out
     trials = pd.read_csv(tmp_path / "results" / "qatune" / "trials.csv")
     assert len(trials) == 3 and trials["epochs"].min() >= 1
 
