@@ -3,6 +3,7 @@ rerun, the interrupted one continues from its checkpoint, and every trial is lis
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -23,15 +24,25 @@ pytestmark = pytest.mark.e2e  # whole searches (python -m pytest -m "not e2e": t
 MAX_EPOCHS, TRIALS = 3, 4
 
 
-def kill_session(session_id: int) -> None:
-    """SIGKILL the driver and every Ray process it started (they share its session)."""
+def session_processes(session_id: int) -> list[int]:
+    """The processes of a session: a driver started in its own and every Ray process it
+    started (they share it)."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if os.getsid(int(entry.name)) == session_id:
-                    os.kill(int(entry.name), signal.SIGKILL)
+                    found.append(int(entry.name))
             except (ProcessLookupError, PermissionError):
                 pass
+    return found
+
+
+def kill_session(session_id: int) -> None:
+    """SIGKILL the driver and every Ray process it started."""
+    for pid in session_processes(session_id):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def finished_trials(experiment: Path) -> dict[str, bytes]:

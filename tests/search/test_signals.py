@@ -3,13 +3,11 @@ a standalone data preparation. Each ends in one line and its exit code, nothing 
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,23 +15,12 @@ from tests.conftest import REPO, SHARED_DATA
 from tests.search.test_resume import (
     assert_stopped_truthfully,
     kill_session,
+    session_processes,
     signal_when,
     start_search,
 )
 
 pytestmark = pytest.mark.e2e  # searches and commands in subprocesses
-
-
-def session_processes(session_id: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if os.getsid(int(entry.name)) == session_id:
-                    found.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
-                pass
-    return found
 
 
 def assert_nothing_left(session_id: int, timeout_s: float = 20) -> None:
