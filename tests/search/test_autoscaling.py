@@ -32,7 +32,14 @@ def search(address: str, tmp_path, *keys: str) -> subprocess.CompletedProcess:
 
 def test_a_search_starts_from_zero_workers_and_the_autoscaler_brings_them(tmp_path):
     with fake_autoscaling_cluster() as address:
+        check = subprocess.run([sys.executable, "scripts/cluster_check.py", f"address={address}"],
+                               capture_output=True, text=True, cwd=REPO, env=cluster_env(),
+                               timeout=120)  # fmt: skip
         run = search(address, tmp_path)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert "nodes up: 1" in check.stdout and "autoscaler: node types from" in check.stdout
+    assert "gpu_worker (2 CPU, 1 GPU, up to 2), at most 2 workers" in check.stdout
+    assert "0.25 GPU and 1 CPU each" in check.stdout
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "on the nodes the autoscaler starts: gpu_worker (2 CPU, 1 GPU, up to 2)" in out
