@@ -52,6 +52,7 @@ def test_a_search_starts_from_zero_workers_and_the_autoscaler_brings_them(tmp_pa
     assert len(trials) == 3 and trials["epochs"].min() >= 1
 
 
+@pytest.mark.slow  # 33 s on the 2-core VM: run with -m slow (bench/ and before a release)
 def test_trials_that_wait_for_nodes_that_never_come_end_in_one_line(tmp_path):
     with fake_autoscaling_cluster(workers_reach_gcs=False) as address:
         run = search(address, tmp_path, "node_wait=15")
@@ -82,6 +83,7 @@ def worker_raylets(address: str) -> list[int]:
     return sorted(found)[1:]
 
 
+@pytest.mark.slow  # 50 s on the 2-core VM: run with -m slow
 def test_a_worker_lost_mid_search_and_every_trial_still_ends_once(tmp_path, prepared_sample):
     data_dir = Path(prepared_sample.path).parents[1]
     keys = [f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6",

@@ -33,7 +33,7 @@ def test_a_budget_ends_the_search_complete_with_fewer_trials(tmp_path):
     synthetic_questions(600).to_csv(source, index=False)
     args = ["arch=dan", "num_samples=40", "max_epochs=1000", "patience=1000",
             "trial_scheduler=none",
-            "time_budget=20s", f"source={source}", f"data_dir={tmp_path / 'data'}",
+            "time_budget=10s", f"source={source}", f"data_dir={tmp_path / 'data'}",
             "embeddings=random", "pretrain=false", "recipes=false", "ray_cpus=2",
             f"storage_path={tmp_path / 'results'}", "name=budget"]  # fmt: skip
     run = subprocess.run([sys.executable, "-m", "search.run", *args], capture_output=True,
@@ -43,12 +43,12 @@ def test_a_budget_ends_the_search_complete_with_fewer_trials(tmp_path):
     assert not (experiment / "PARTIAL").exists() and (experiment / "best_model").is_dir()
     trials = pd.read_csv(experiment / "trials.csv")
     assert 1 <= len(trials) < 40
-    # No trial could reach 1000 epochs in 20 s: each ended at a report after the budget.
+    # No trial could reach 1000 epochs in 10 s: each ended at a report after the budget.
     assert (trials["epochs"] < 1000).all() and (trials["status"] == "ok").all()
-    line = f"time_budget=20s ended the search: {len(trials)} of 40 trials ran"
+    line = f"time_budget=10s ended the search: {len(trials)} of 40 trials ran"
     assert line in run.stdout
     assert (
-        f"The time budget (time_budget=20s) ended the search: {len(trials)} of 40"
+        f"The time budget (time_budget=10s) ended the search: {len(trials)} of 40"
         in (experiment / "report.md").read_text()
     )
     assert run.stdout.strip().splitlines()[-1].startswith("test accuracy: ensemble")

@@ -77,6 +77,7 @@ def test_search_on_gpu_shares_uses_the_gpu_space(local_ray, prepared_sample, tmp
         max_epochs=1,
         grace_period=1,
         train=TrainConfig(max_train_rows=600, seed=1, batch_size=1024),
+        fixed_keys=("batch_size",),  # as `search.run batch_size=1024` sets it
         storage_path=str(tmp_path),
         name="gpu_shares",
         embeddings=("random",),

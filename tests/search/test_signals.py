@@ -32,7 +32,14 @@ def assert_nothing_left(session_id: int, timeout_s: float = 20) -> None:
     assert not left, f"processes left behind: {left}"
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize(
+    "signum",
+    [  # SIGTERM in every run of the suite; the other two with -m slow (10 s each)
+        pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+        signal.SIGTERM,
+        pytest.param(signal.SIGHUP, marks=pytest.mark.slow),
+    ],
+)
 def test_a_signal_while_ray_starts(prepared_sample, tmp_path, signum):
     """Once 13 of 14 SIGTERMs there died with exit 15 and no word, orphaning Ray's agents;
     a SIGINT crashed the driver (exit 139); SIGHUP was not handled at all."""
