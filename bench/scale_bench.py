@@ -8,8 +8,8 @@ space with recipes first, ASHA's first rung by architecture, the search's callba
 experiment snapshots) on a local Ray, with a trainable that reports `epochs` results at once
 and trains nothing, so only the driver is measured. Prints a Markdown table: the driver's CPU
 seconds per 1,000 trial results, the time the searcher and scheduler take per result (the
-result-to-decision cost), the experiment state's size on disk and Ray's own time to write it
-at the end, and the driver's peak memory.
+result-to-decision cost) and TPE per new trial, the experiment state's size on disk and
+Ray's own time to write it at the end, and the driver's peak memory.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ def one_search(trials: int, scale: ScaleConfig, storage: Path) -> dict:
     searcher._space = functools.partial(with_epochs, space=searcher._space, epochs=scale.epochs)
     scheduler = FirstRungByArchitecture(max_t=scale.epochs, grace_period=1, reduction_factor=3)
     asks = Timed(type(searcher), "on_trial_result")
+    suggests = Timed(type(searcher), "suggest")
     decides = Timed(type(scheduler), "on_trial_result")
     tuner = tune.Tuner(
         tune.with_resources(trivial, {"CPU": 0.1}),
@@ -116,7 +117,7 @@ def one_search(trials: int, scale: ScaleConfig, storage: Path) -> dict:
     before, start = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     results = tuner.fit()
     after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - start
-    asks.restore(), decides.restore()
+    asks.restore(), suggests.restore(), decides.restore()
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     reports = sum(len(r.metrics_dataframe) for r in results if r.metrics_dataframe is not None)
     experiment = storage / config.name
@@ -126,6 +127,7 @@ def one_search(trials: int, scale: ScaleConfig, storage: Path) -> dict:
         "trials": trials, "results": reports, "wall s": round(wall, 1),
         "driver CPU s / 1k results": round(1000 * cpu / max(reports, 1), 2),
         "searcher ms / result": round(1000 * asks.seconds / max(asks.calls, 1), 2),
+        "TPE ms / new trial": round(1000 * suggests.seconds / max(suggests.calls, 1), 1),
         "scheduler ms / result": round(1000 * decides.seconds / max(decides.calls, 1), 3),
         "state MB": round(state / 1e6, 2), "last write s": WriteTime.seconds,
         "driver peak MB": round(after.ru_maxrss / 1024),
