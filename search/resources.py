@@ -72,12 +72,13 @@ def place(
         advice = (
             f"set cpus_per_trial={max(1, int(cpus))} or less"
             if cpus >= 1
-            else "start worker nodes (`ray start --address=...` on each), give the head CPUs, "
-            "or leave address= empty for a local Ray"
+            else "start worker nodes (`ray start --address=...` on each), run the search on "
+            "the head of an autoscaling cluster (`ray job submit`), give the head CPUs, or "
+            "leave address= empty for a local Ray"
         )
         raise SearchConfigError(
             f"cpus_per_trial={config.cpus_per_trial:g} but the Ray cluster has {cpus:g} CPUs "
-            f"and no autoscaler: {advice}"
+            f"up and no autoscaler's node types to plan from: {advice}"
         )
     requested = parse_gpus_per_trial(config.gpus_per_trial)
     if requested is None:

@@ -161,5 +161,6 @@ def test_a_node_type_without_resources_is_one_line_naming_it(tmp_path):
 
 
 def test_without_an_autoscaler_zero_cpus_says_to_start_workers():
-    with pytest.raises(SearchConfigError, match="has 0 CPUs and no autoscaler: start worker"):
+    with pytest.raises(SearchConfigError, match="has 0 CPUs up and no autoscaler's node types "
+                       "to plan from: start worker"):  # fmt: skip
         place(SearchConfig(), {"memory": 1e9})
