@@ -3,7 +3,7 @@ progress line; lines when nodes join or leave come from search/nodes.py. Ray's o
 (its scheduler's internals, 40 lines every 30 s) only with `progress_table=true`.
 
     trial 7/40 ended: dan_3f0dffce valid_accuracy 0.8712 after 6 epochs (stopped by ASHA)
-    progress: 12/40 ended, 4 running, 2 waiting for a node; 3 nodes up; best valid_accuracy
+    progress: 12/40 ended, 4 running, 2 waiting to start; 3 nodes up; best valid_accuracy
       0.8765 (dan), baseline 0.8541; 6m12s elapsed, about 9m left
 """
 
@@ -95,7 +95,7 @@ class Console(Callback):
         nodes = sum(1 for n in ray.nodes() if n["Alive"])
         parts = [f"progress: {self._ended}/{self._num_samples} ended, {running} running"]
         if waiting:
-            parts[0] += f", {waiting} waiting for a node"
+            parts[0] += f", {waiting} waiting to start (for resources or a node)"
         parts.append(f"{nodes} node{'s' if nodes != 1 else ''} up")
         if self._best is not None:
             best = f"best {self._metric} {self._best[0]:.4f} ({self._best[1]})"

@@ -21,7 +21,9 @@ def test_the_progress_line_says_what_runs_what_waits_and_the_best(local_ray):
     console.on_trial_complete(0, [], done)
     trials = [done, trial(Trial.RUNNING), trial(Trial.PENDING), trial(Trial.PENDING)]
     line = console.progress(trials, elapsed=120)
-    assert line.startswith("progress: 1/10 ended, 1 running, 2 waiting for a node; 1 node up")
+    assert line.startswith(
+        "progress: 1/10 ended, 1 running, 2 waiting to start (for resources or a node); 1 node up"
+    )
     assert "best valid_accuracy 0.8100 (dan)" in line
     assert line.endswith("2m00s elapsed, about 18m00s left")
 
