@@ -54,7 +54,7 @@ def check_shared_storage(storage_path: str, timeout_s: float = 120) -> None:
         raise SearchConfigError(
             f"storage_path={storage_path} is not visible from node(s) {', '.join(blind)}: "
             "results and checkpoints of trials there would be lost (Ray does not sync them "
-            "to the head). Use a directory every node shares (NFS) or a cloud URI (s3://...)"
+            "to the head). Use a directory every node shares (NFS, EFS)"
         )
 
 

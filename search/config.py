@@ -249,20 +249,25 @@ def validate(config: SearchConfig, gpus_available: int, typed: set[str] = frozen
             f"unknown arch {', '.join(unknown)}: use all or some of {', '.join(ARCHITECTURES)}"
         )
     storage = os.path.expanduser(config.storage_path)
-    if "://" not in storage:
-        if not os.path.isabs(storage):
-            raise SearchConfigError(
-                f"storage_path={config.storage_path} is relative: Ray needs an absolute path "
-                f"(e.g. storage_path={os.path.abspath(storage)})"
-            )
-        try:
-            Path(storage).mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=storage).close()
-        except OSError as err:
-            raise SearchConfigError(
-                f"storage_path={storage} is not writable ({err.strerror}): choose a directory "
-                "you can write to"
-            ) from None
+    if "://" in storage:  # the experiment's own files are still written as local paths
+        raise SearchConfigError(
+            f"storage_path={config.storage_path}: cloud storage is not supported yet (the "
+            "experiment's files would land in a local directory named after the URI); use a "
+            "directory every node shares (NFS, EFS), and copy it to the bucket afterwards"
+        )
+    if not os.path.isabs(storage):
+        raise SearchConfigError(
+            f"storage_path={config.storage_path} is relative: Ray needs an absolute path "
+            f"(e.g. storage_path={os.path.abspath(storage)})"
+        )
+    try:
+        Path(storage).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=storage).close()
+    except OSError as err:
+        raise SearchConfigError(
+            f"storage_path={storage} is not writable ({err.strerror}): choose a directory "
+            "you can write to"
+        ) from None
     share = parse_gpus_per_trial(config.gpus_per_trial)
     if share and not config.address and gpus_available == 0:
         raise SearchConfigError(
