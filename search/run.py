@@ -20,10 +20,12 @@ best_model/ and best_ensemble/; the last line is the test result.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pickle
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -300,11 +302,15 @@ def run_command(argv: list[str]) -> int:
     try:
         given = parse_args(argv)
         with open_experiment(given[1], given[0]) as (config, prep):  # locked before any write
-            warn_ignored(typed_keys(argv), given, (prep, config))
-            data = prepared_data(prep)
-            connect(config.address, config.ray_cpus)  # the guard's handlers back after it
-            check_shared_storage(os.path.expanduser(config.storage_path))
-            run_search(config, data)
+            # Every path is absolute by now; the working directory may not last: `ray job
+            # stop` removes a job's working_dir while the driver still stops, and Ray Tune's
+            # last listing of the experiment then failed on os.getcwd().
+            with working_directory(config.experiment_path):
+                warn_ignored(typed_keys(argv), given, (prep, config))
+                data = prepared_data(prep)
+                connect(config.address, config.ray_cpus)  # the guard's handlers back after it
+                check_shared_storage(os.path.expanduser(config.storage_path))
+                run_search(config, data)
     except Interrupted as stop:
         return stopped(stop, config)
     except QatuneError as err:
@@ -313,6 +319,18 @@ def run_command(argv: list[str]) -> int:
         if not callers_ray and ray.is_initialized():
             disconnect()
     return 0
+
+
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Inside `path`, back where the command started after (a caller's process keeps its own)."""
+    start = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir(start)
 
 
 def warn_ignored(typed: set[str], given, saved) -> None:

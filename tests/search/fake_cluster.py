@@ -40,7 +40,9 @@ def cluster_env() -> dict[str, str]:
     return env
 
 
-def autoscaling_config(gcs_port: int, worker: dict, max_workers: int) -> dict:
+def autoscaling_config(
+    gcs_port: int, worker: dict, max_workers: int, idle_minutes: float = 0.2
+) -> dict:
     return {
         "cluster_name": f"qatune_fake_{gcs_port}",
         "max_workers": max_workers,
@@ -53,7 +55,8 @@ def autoscaling_config(gcs_port: int, worker: dict, max_workers: int) -> dict:
                            "max_workers": max_workers},  # fmt: skip
         },
         "head_node_type": HEAD_TYPE,
-        "auth": {}, "docker": {}, "upscaling_speed": 1.0, "idle_timeout_minutes": 0.2,
+        "auth": {}, "docker": {}, "upscaling_speed": 1.0,
+        "idle_timeout_minutes": idle_minutes,
         **{key: [] for key in ("initialization_commands", "setup_commands",
                                "head_setup_commands", "worker_setup_commands",
                                "head_start_ray_commands", "worker_start_ray_commands",
@@ -64,20 +67,30 @@ def autoscaling_config(gcs_port: int, worker: dict, max_workers: int) -> dict:
 
 @contextlib.contextmanager
 def fake_autoscaling_cluster(
-    worker: dict | None = None, max_workers: int = 2, workers_reach_gcs: bool = True
+    worker: dict | None = None,
+    max_workers: int = 2,
+    workers_reach_gcs: bool = True,
+    dashboard_port: int = 0,
+    idle_minutes: float = 0.2,
 ) -> Iterator[str]:
     """The cluster's address (127.0.0.1:port) while the block runs. `workers_reach_gcs`
-    False: the workers the autoscaler launches never join (a node type that cannot start)."""
+    False: the workers the autoscaler launches never join (a node type that cannot start).
+    `dashboard_port`: the head's dashboard, and so Ray's job API, on that port (needs
+    ray[default]). A fake node removed when idle takes the session's runtime files with it
+    (all nodes share one machine): keep `idle_minutes` above a job's length."""
     port = free_port()
     root = Path(tempfile.mkdtemp(prefix="qfc", dir="/tmp"))  # short: Unix socket paths
     config = autoscaling_config(port if workers_reach_gcs else free_port(),
-                                worker or {"CPU": 2, "GPU": 1}, max_workers)  # fmt: skip
+                                worker or {"CPU": 2, "GPU": 1}, max_workers,
+                                idle_minutes)  # fmt: skip
+    dashboard = (["--include-dashboard=true", f"--dashboard-port={dashboard_port}",
+                  "--dashboard-host=127.0.0.1"] if dashboard_port
+                 else ["--include-dashboard=false", f"--dashboard-port={free_port()}"])  # fmt: skip
     (root / "cluster.yaml").write_text(yaml.safe_dump(config))
     head = subprocess.Popen(
         [*RAY_CLI, "start", "--head", "--num-cpus=0", "--num-gpus=0", f"--port={port}",
          f"--temp-dir={root / 'ray'}", f"--autoscaling-config={root / 'cluster.yaml'}",
-         "--node-ip-address=127.0.0.1", "--include-dashboard=false",
-         f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",
+         "--node-ip-address=127.0.0.1", *dashboard, f"--ray-client-server-port={free_port()}",
          f"--dashboard-agent-listen-port={free_port()}"],
         env=cluster_env(), start_new_session=True, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,3 +115,76 @@ def test_a_worker_lost_mid_search_and_every_trial_still_ends_once(tmp_path, prep
     for progress in experiment.glob("*_*/progress.csv"):
         epochs = pd.read_csv(progress)["epoch"].tolist()
         assert sorted(set(epochs)) == list(range(1, 7)), f"{progress.parent.name}: {epochs}"
+
+
+def ray_job(dashboard: int, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "job", args[0],
+                           "--address", f"http://127.0.0.1:{dashboard}", *args[1:]],
+                          capture_output=True, text=True, cwd=REPO, env=cluster_env(),
+                          timeout=timeout)  # fmt: skip
+
+
+def job_status(dashboard: int, job: str) -> str:
+    out = ray_job(dashboard, "status", job).stdout
+    found = re.search(r"Job '[^']+' (?:has )?(?:succeeded|failed|was stopped|is running|is "
+                      r"currently pending)", out)  # fmt: skip
+    return found[0].split("' ", 1)[1] if found else out[-300:]
+
+
+def wait_for_job(dashboard: int, job: str, done: tuple[str, ...], timeout_s: float = 300) -> str:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        status = job_status(dashboard, job)
+        if any(word in status for word in done):
+            return status
+        time.sleep(2)
+    raise AssertionError(f"job {job}: still {status}")
+
+
+@pytest.mark.slow  # about 2-3 minutes; needs ray[default] (the dashboard's job API)
+def test_the_readme_job_flow_stop_then_resume_as_a_new_job(tmp_path):
+    pytest.importorskip("aiohttp", reason="the job API needs ray[default] (.[cluster])")
+    from tests.search.fake_cluster import free_port
+
+    source = tmp_path / "questions.csv"
+    synthetic_questions(600).to_csv(source, index=False)
+    keys = ["address=auto", "arch=dan", "num_samples=4", "max_epochs=30", "patience=100",
+            "trial_scheduler=none", f"source={source}", f"data_dir={tmp_path / 'data'}",
+            "embeddings=random", "pretrain=false", "baseline=false",
+            f"storage_path={tmp_path / 'results'}"]  # fmt: skip
+    experiment = tmp_path / "results" / "qatune"
+    dashboard = free_port()
+    with fake_autoscaling_cluster(dashboard_port=dashboard, idle_minutes=10):
+        submitted = ray_job(
+            dashboard,
+            "submit",
+            "--no-wait",
+            "--submission-id",
+            "first",
+            "--working-dir",
+            ".",
+            "--",
+            "python",
+            "-m",
+            "search.run",
+            *keys,
+        )
+        assert submitted.returncode == 0, submitted.stderr[-2000:]
+        deadline = time.time() + 240
+        while not list(experiment.glob("*_*/progress.csv")):  # a trial has reported
+            assert time.time() < deadline, ray_job(dashboard, "logs", "first").stdout[-3000:]
+            time.sleep(1)
+        ray_job(dashboard, "stop", "first")  # SIGTERM to the driver, then Ray's SIGKILL
+        wait_for_job(dashboard, "first", ("stopped", "failed", "succeeded"))
+        logs = ray_job(dashboard, "logs", "first").stdout
+        assert "resume: python -m search.run resume=" in logs, logs[-3000:]
+        assert (experiment / "PARTIAL").is_file() and not (experiment / "best_model").exists()
+
+        resumed = ray_job(dashboard, "submit", "--submission-id", "second", "--working-dir",
+                          ".", "--", "python", "-m", "search.run", "address=auto",
+                          f"resume={experiment}", timeout=400)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+        assert "test accuracy: ensemble" in resumed.stdout
+    trials = pd.read_csv(experiment / "trials.csv")
+    assert len(trials) == 4 and (trials["status"] == "ok").all()
+    assert not (experiment / "PARTIAL").exists() and (experiment / "best_model").is_dir()
