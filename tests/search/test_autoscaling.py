@@ -104,7 +104,12 @@ def test_a_worker_lost_mid_search_and_every_trial_still_ends_once(tmp_path, prep
         lost = worker_raylets(address)[0]
         os.kill(lost, signal.SIGKILL)  # a node gone: its trials fail and are retried
         out, _ = driver.communicate(timeout=400)
+        deadline = time.time() + 120  # then the idle workers go (idle timeout 12 s)
+        while worker_raylets(address) and time.time() < deadline:
+            time.sleep(2)
+        assert not worker_raylets(address), "the autoscaler kept its idle workers"
     assert driver.returncode == 0, out[-3000:]
+    assert (experiment / "best_model").is_dir() and not (experiment / "PARTIAL").exists()
     assert "node left:" in out
     trials = pd.read_csv(experiment / "trials.csv")
     assert len(trials) == 3 and (trials["status"] == "ok").all(), trials

@@ -259,6 +259,7 @@ def progress(storage: Path) -> list[pd.DataFrame]:
     return [pd.read_csv(p) for p in storage.glob("*/*_*/progress.csv")]
 
 
+@pytest.mark.slow  # ~60 s; CI runs the autoscaling cluster's search (test_autoscaling.py)
 def test_trials_spread_over_nodes_and_survive_a_dead_worker(tmp_path):
     cluster = two_nodes("token")
     try:
