@@ -116,12 +116,12 @@ def local_only() -> None:
         TOKEN_PATH.chmod(0o600)
 
 
-def connect(address: str, ray_cpus: int) -> bool:
+def connect(address: str, ray_cpus: int) -> None:
     """Start a local Ray (no address) or join a running cluster, with a one-line error when
     none answers: Ray itself retries an unreachable head every few seconds, for minutes.
-    False when this process was connected already (a caller's Ray, left to the caller)."""
+    Nothing when this process is connected already (a caller's Ray, left to the caller)."""
     if ray.is_initialized():
-        return False
+        return
     if address and address != "auto" and not address.startswith("ray://"):
         host, _, port = address.rpartition(":")
         try:
@@ -152,7 +152,6 @@ def connect(address: str, ray_cpus: int) -> bool:
             f"address={address}: could not join a Ray cluster ({str(err).splitlines()[0][:160]})"
             "; start one with `ray start --head`, or leave address empty for a local Ray"
         ) from None
-    return True
 
 
 def wait_for(ref, doing: str):

@@ -15,6 +15,7 @@ import ray
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from search.nodes import alive_nodes
 from search.searcher import FINISHED
 
 EVERY_S = 30.0
@@ -92,7 +93,7 @@ class Console(Callback):
     def progress(self, trials: list[Trial], elapsed: float) -> str:
         running = sum(t.status == Trial.RUNNING for t in trials)
         waiting = sum(t.status == Trial.PENDING for t in trials)
-        nodes = sum(1 for n in ray.nodes() if n["Alive"])
+        nodes = len(alive_nodes())
         parts = [f"progress: {self._ended}/{self._num_samples} ended, {running} running"]
         if waiting:
             parts[0] += f", {waiting} waiting to start (for resources or a node)"

@@ -99,7 +99,6 @@ def check_new(config: SearchConfig, overwrite: bool) -> None:
                 f"resume: {path} holds no experiment to restore"
                 f"{describe_foreign(path)}: check storage_path= and name="
             )
-        check_trusted(path)
         return
     if not path.is_dir() or not {e.name for e in path.iterdir()} - {LOCK_FILE} or not_started(path):
         return  # new, or just claimed by this driver, or never started
@@ -145,7 +144,9 @@ def open_experiment(
     check_new(config, config.overwrite)
     with claim(config.experiment_path):
         check_new(config, config.overwrite)  # again, under the lock: another driver may have
-        if config.overwrite and not config.resuming:  # finished or started meanwhile
+        if config.resuming:  # finished or started meanwhile
+            check_trusted(config.experiment_path)  # before anything of it is unpickled
+        elif config.overwrite:
             remove_own_entries(config.experiment_path)
         mark(config.experiment_path)
         yield experiment_configs(config, prep)
