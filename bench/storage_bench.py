@@ -22,6 +22,7 @@ from pathlib import Path
 from common import SHARED_DATA
 
 from search.experiment import remove_resumable_states
+from search.storage import Location
 
 DEFAULT = ["arch=dan,cnn_parallel", "num_samples=6", "max_epochs=6", "embeddings=random",
            "baseline=false", "recipes=false"]  # fmt: skip
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> None:
         print(f"\nmean per trial: {sum(totals) / len(totals) / 1e6:.1f} MB")
         experiment = Path(tmp, "storage")
         every_path = size(experiment.rglob("*"))
-        remove_resumable_states(experiment)
+        remove_resumable_states(Location(tmp, "storage"))
         inodes = {p.stat().st_ino: p.stat().st_size for p in experiment.rglob("*") if p.is_file()}
         after = sum(inodes.values())
         print(

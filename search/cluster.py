@@ -21,6 +21,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from data_prep.interrupt import GUARD
 from search.config import SearchConfigError
+from search.storage import is_uri
 
 
 @ray.remote(num_cpus=0)
@@ -31,7 +32,7 @@ def _sees(path: str, token: str) -> bool:
 
 def check_shared_storage(storage_path: str, timeout_s: float = 120) -> None:
     """Refuse a local storage_path that some alive node of the cluster cannot see."""
-    if "://" in storage_path:  # cloud storage: every node reaches it by URI
+    if is_uri(storage_path):  # cloud storage: every node reaches it by URI
         return
     nodes = [n for n in ray.nodes() if n["Alive"]]
     if len(nodes) < 2:

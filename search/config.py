@@ -18,6 +18,7 @@ from qamodels.embedding import LM_MODES, MODES
 from qamodels.registry import ARCHITECTURES
 from qamodels.spaces import SEARCHED_TRAINING
 from search import budget
+from search.storage import Location, check_reachable, is_uri, split_experiment_uri
 
 
 class SearchConfigError(ConfigError):
@@ -66,11 +67,15 @@ class SearchConfig:
     )
     storage_path: str = arg(
         "~/qatune_results",
-        "experiments land in <storage_path>/<name>; shared by all nodes on a cluster",
+        "experiments land in <storage_path>/<name>: a directory all nodes of a cluster share, "
+        "or a storage URI (s3://bucket/prefix, gs://...; pyarrow's query keys such as "
+        "endpoint_override=host:port&scheme=http; search/storage.py)",
     )
     name: str = arg("qatune", "the experiment's directory name")
     address: str = arg("", "a running Ray cluster (e.g. auto); empty: start Ray locally")
-    resume: str = arg("", "true: continue <storage_path>/<name>; or the experiment directory")
+    resume: str = arg(
+        "", "true: continue <storage_path>/<name>; or the experiment's directory or URI"
+    )
     overwrite: bool = arg(False, "replace an existing experiment of this name (deletes it)")
     max_failures: int = arg(2, "retries of a failed trial, from its last checkpoint", min=0)
     time_budget: str = arg(
@@ -143,8 +148,13 @@ class SearchConfig:
         return self.train.mode
 
     @property
+    def location(self) -> Location:
+        return Location(self.storage_path, self.name)
+
+    @property
     def experiment_path(self) -> Path:
-        return Path(os.path.expanduser(self.storage_path)) / self.name
+        """Where the driver works: the experiment directory (for a URI, its local copy)."""
+        return self.location.local
 
     def embedding_modes(self) -> list[str]:
         modes = list(self.embeddings)
@@ -165,11 +175,36 @@ def with_absolute_paths(config: SearchConfig) -> SearchConfig:
     train = dataclasses.replace(train, vectors=vectors, lm_checkpoint=lm_checkpoint)
     config = dataclasses.replace(config, train=train)
     if config.resuming and config.resume.lower() not in ("true", "1", "yes"):
-        experiment = Path(absolute(config.resume))  # resume=<experiment dir>
-        config = dataclasses.replace(
-            config, storage_path=str(experiment.parent), name=experiment.name, resume="true"
-        )
+        if is_uri(config.resume):  # resume=<experiment URI>
+            storage_path, name = split_experiment_uri(config.resume)
+        else:  # resume=<experiment dir>
+            experiment = Path(absolute(config.resume))
+            storage_path, name = str(experiment.parent), experiment.name
+        config = dataclasses.replace(config, storage_path=storage_path, name=name, resume="true")
     return config
+
+
+def check_storage(config: SearchConfig) -> None:
+    """A URI that answers and takes a file; or an absolute directory this user can write."""
+    if is_uri(config.storage_path):
+        if set(config.name) & set("?#%"):
+            raise SearchConfigError(f"name={config.name!r}: no ?, # or % in a name on a URI")
+        check_reachable(config.location)
+        return
+    storage = os.path.expanduser(config.storage_path)
+    if not os.path.isabs(storage):
+        raise SearchConfigError(
+            f"storage_path={config.storage_path} is relative: Ray needs an absolute path "
+            f"(e.g. storage_path={os.path.abspath(storage)})"
+        )
+    try:
+        Path(storage).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=storage).close()
+    except OSError as err:
+        raise SearchConfigError(
+            f"storage_path={storage} is not writable ({err.strerror}): choose a directory "
+            "you can write to"
+        ) from None
 
 
 def check_vectors(vectors: str) -> None:
@@ -248,26 +283,7 @@ def validate(config: SearchConfig, gpus_available: int, typed: set[str] = frozen
         raise SearchConfigError(
             f"unknown arch {', '.join(unknown)}: use all or some of {', '.join(ARCHITECTURES)}"
         )
-    storage = os.path.expanduser(config.storage_path)
-    if "://" in storage:  # the experiment's own files are still written as local paths
-        raise SearchConfigError(
-            f"storage_path={config.storage_path}: cloud storage is not supported yet (the "
-            "experiment's files would land in a local directory named after the URI); use a "
-            "directory every node shares (NFS, EFS), and copy it to the bucket afterwards"
-        )
-    if not os.path.isabs(storage):
-        raise SearchConfigError(
-            f"storage_path={config.storage_path} is relative: Ray needs an absolute path "
-            f"(e.g. storage_path={os.path.abspath(storage)})"
-        )
-    try:
-        Path(storage).mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=storage).close()
-    except OSError as err:
-        raise SearchConfigError(
-            f"storage_path={storage} is not writable ({err.strerror}): choose a directory "
-            "you can write to"
-        ) from None
+    check_storage(config)
     share = parse_gpus_per_trial(config.gpus_per_trial)
     if share and not config.address and gpus_available == 0:
         raise SearchConfigError(

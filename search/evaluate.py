@@ -28,11 +28,12 @@ from data_prep.sources import read_source
 from qamodels import plots
 from qamodels.metrics import confusion_matrix, scores
 from search.predict import load_predictor
+from search.storage import local_model
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    model: str = arg("", "an exported best_model/ or best_ensemble/ directory (required)")
+    model: str = arg("", "an exported best_model/ or best_ensemble/ directory or URI (required)")
     source: str = arg("", "a labeled .csv, .jsonl or .parquet file (required)")
     text_column: str = arg("text", "the column of question text")
     label_column: str = arg("label", "the column of classes")
@@ -44,10 +45,11 @@ class EvaluateConfig:
 def evaluate(config: EvaluateConfig) -> dict:
     if not config.model or not config.source:
         raise ConfigError("model= and source= are both required")
-    predictor = load_predictor(config.model)
+    model = local_model(config.model)  # a URI's model: its local copy
+    predictor = load_predictor(model)
     prep = PrepConfig(source=config.source, text_column=config.text_column,
                       label_column=config.label_column, encoding=config.encoding)  # fmt: skip
-    out = Path(config.out or Path(config.model).expanduser() / "evaluation").expanduser()
+    out = Path(config.out or model / "evaluation").expanduser()
     try:  # before the predictions: an unwritable out= is found at once
         out.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out).close()

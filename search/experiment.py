@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from data_prep import PrepConfig
 from data_prep.atomic import write_text
 from data_prep.cli import as_dict, from_dict
 from search.config import SearchConfig, SearchConfigError
+from search.storage import Location
 from search.trust import check_trusted
 
 CONFIG_FILE = "qatune_config.json"
@@ -122,16 +124,19 @@ def describe_foreign(path: Path) -> str:
     return f" (it holds {', '.join(foreign[:3])}{more}, which no search writes)"
 
 
-def remove_own_entries(path: Path) -> None:
+def remove_own_entries(location: Location) -> None:
     """overwrite=true: delete what a search wrote, keeping the lock this driver holds and the
     marker; anything foreign (none, by check_new, unless added since) stays."""
-    for entry in path.iterdir():
+    removed = []
+    for entry in location.local.iterdir():
         if entry.name in (LOCK_FILE, MARKER_FILE) or not OWN_NAMES.fullmatch(entry.name):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
+        removed.append(entry.name)
+    location.delete(removed)
 
 
 @contextlib.contextmanager
@@ -140,21 +145,40 @@ def open_experiment(
 ) -> Iterator[tuple[SearchConfig, PrepConfig]]:
     """The experiment directory, held by this driver from before its first write to the end:
     checked, locked, emptied of the old run (overwrite=true), marked and its settings saved
-    (or, on resume, read back). A second driver is refused before it writes anything."""
-    check_new(config, config.overwrite)
-    with claim(config.experiment_path):
+    (or, on resume, read back). A second driver is refused before it writes anything. At a
+    URI the checks read a local copy of the experiment's own files."""
+    location = config.location
+    if not location.remote:
+        check_new(config, config.overwrite)
+    with claim(location.local):
+        if location.remote:
+            refresh_copy(location)
+            print(f"{location}: object storage has no lock qatune can take; one driver per "
+                  "experiment there (a second one on this machine is refused)",
+                  file=sys.stderr)  # fmt: skip
         check_new(config, config.overwrite)  # again, under the lock: another driver may have
-        if config.resuming:  # finished or started meanwhile
+        if config.resuming and not location.remote:  # finished or started meanwhile
             check_trusted(config.experiment_path)  # before anything of it is unpickled
-        elif config.overwrite:
-            remove_own_entries(config.experiment_path)
+        elif config.overwrite and not config.resuming:
+            remove_own_entries(location)
         mark(config.experiment_path)
-        yield experiment_configs(config, prep)
+        configs = experiment_configs(config, prep)
+        location.push([MARKER_FILE, CONFIG_FILE])
+        yield configs
 
 
 def mark(path: Path) -> None:
     if not has_marker(path):
         write_text(path / MARKER_FILE, json.dumps({"kind": MARKER_KIND, "id": uuid.uuid4().hex}))
+
+
+def refresh_copy(location: Location) -> None:
+    """The local copy of a URI's experiment as the store holds it now (the copy is qatune's
+    own cache: what the store no longer holds goes)."""
+    for entry in location.local.iterdir():
+        if entry.name != LOCK_FILE:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    location.pull_top()
 
 
 @contextlib.contextmanager
@@ -179,15 +203,16 @@ def claim(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def resume_command(experiment_dir: Path) -> str:
-    """Quoted for a shell: a path with spaces is pasted as it is printed."""
-    return f"python -m search.run {shlex.quote(f'resume={experiment_dir}')}"
+def resume_command(location: Location | Path) -> str:
+    """Quoted for a shell: a path with spaces (or a URI's &) is pasted as it is printed."""
+    return f"python -m search.run {shlex.quote(f'resume={location}')}"
 
 
-def mark_partial(experiment_dir: Path) -> None:
+def mark_partial(location: Location) -> None:
     """Until a search's end is published (search/publish.py), it is PARTIAL."""
-    if (experiment_dir / CONFIG_FILE).is_file():
-        (experiment_dir / PARTIAL_FILE).write_text("stopped before the end: resume=true\n")
+    if (location.local / CONFIG_FILE).is_file():
+        (location.local / PARTIAL_FILE).write_text("stopped before the end: resume=true\n")
+        location.push([PARTIAL_FILE])
 
 
 def experiment_configs(config: SearchConfig, prep: PrepConfig) -> tuple[SearchConfig, PrepConfig]:
@@ -270,13 +295,15 @@ def refill_deleted_checkpoints(path: Path) -> list[Path]:
     return made
 
 
-def remove_resumable_states(path: Path) -> int:
+def remove_resumable_states(location: Location) -> int:
     """After a search has ended and published its outputs: every trial's checkpoint_*/ (the
     state a failed or interrupted trial restarts from, ~5x its model), which nothing can use
     once every trial has ended. The trials' best_model/ stay (the ensemble's members and
     best_model/ link them). Returns the bytes freed."""
+    if location.remote:
+        return location.delete_checkpoints()
     freed = 0
-    for checkpoint in path.glob(f"*/{CHECKPOINT_PREFIX}*"):
+    for checkpoint in location.local.glob(f"*/{CHECKPOINT_PREFIX}*"):
         if checkpoint.is_dir() and OWN_NAMES.fullmatch(checkpoint.parent.name):
             freed += sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file())
             shutil.rmtree(checkpoint)

@@ -21,19 +21,32 @@ from ray.tune import Callback
 from data_prep.interrupt import GUARD
 from search.nodes import WAITED_OUT
 
-# Trial ids Ray Tune ended because of a signal (it marks them TERMINATED like trials that
-# ended on their own). Module state, not the callback's: Ray pickles the callback with the
-# experiment and a resumed search runs the unpickled copy.
-STOPPED_BY_SIGNAL: set[str] = set()
+# Trial ids that ended on their own (finished, stopped by the scheduler, failed): Ray marks
+# the ones a stop ended TERMINATED too, without telling its callbacks. Module state, not the
+# callback's: Ray pickles the callback with the experiment and a resumed search runs the
+# unpickled copy.
+ENDED: set[str] = set()
 
 
-class StoppedTrials(Callback):
-    """Records the trials that complete after a signal arrived (or the wait for nodes ended:
-    search/nodes.py)."""
+class EndedTrials(Callback):
+    """Records the trials that ended on their own: those that had ended before a resumed
+    search started, and those that end while no signal (or end of the wait for nodes:
+    search/nodes.py) is stopping the search."""
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        # Also a resumed search's trials that ended in an earlier run (no callback for them).
+        if GUARD.received is None and not WAITED_OUT:
+            ENDED.update(t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR"))
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        if GUARD.received is not None or WAITED_OUT:
-            STOPPED_BY_SIGNAL.add(trial.trial_id)
+        self._ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self._ended(trial)
+
+    def _ended(self, trial) -> None:
+        if GUARD.received is None and not WAITED_OUT:
+            ENDED.add(trial.trial_id)
 
 
 def stop_tune() -> None:
@@ -54,7 +67,7 @@ class _NoRestoreAdvice(logging.Filter):
 @contextlib.contextmanager
 def tune_phase() -> Iterator[None]:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    STOPPED_BY_SIGNAL.clear()  # a search run again in the same process counts afresh
+    ENDED.clear()  # a search run again in the same process counts afresh
     WAITED_OUT.clear()
     tune_logger, advice = logging.getLogger("ray.tune.tune"), _NoRestoreAdvice()
     tune_logger.addFilter(advice)

@@ -28,8 +28,9 @@ COLUMNS = [
 ]
 
 
-def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
-    """The best epoch of every trial (errored trials too, with their status)."""
+def trial_rows(results: ResultGrid, metric: str, mode: str, experiment_dir: Path) -> pd.DataFrame:
+    """The best epoch of every trial (errored trials too, with their status); `path`: its
+    directory in `experiment_dir` (for a URI's experiment, the local copy)."""
     rows = []
     for result in results:
         history = result.metrics_dataframe
@@ -38,7 +39,7 @@ def trial_rows(results: ResultGrid, metric: str, mode: str) -> pd.DataFrame:
         trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
         embedding = config.get("train", {}).get("embedding", "")
         row = {"arch": config.get("arch"), "embedding": embedding, "trial": trial_id,
-               "path": result.path}  # fmt: skip
+               "path": str(experiment_dir / Path(result.path).name)}  # fmt: skip
         if history is None or history.empty or metric not in history:
             rows.append({**row, "status": "error" if result.error else "no report"})
             continue

@@ -16,7 +16,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 # Why the search stopped waiting, when it did. Module state, not the callback's: Ray pickles
-# the callback with the experiment (as search/interrupt.py's STOPPED_BY_SIGNAL).
+# the callback with the experiment (as search/interrupt.py's ENDED).
 WAITED_OUT: list[str] = []
 CHECK_EVERY_S = 5.0
 

@@ -29,6 +29,7 @@ from qamodels.checkpoint import load_model
 from qamodels.metrics import softmax_temperature
 from qamodels.trainer import predict_logits
 from search.ensemble import BASELINE_MEMBER, is_ensemble, read_manifest
+from search.storage import local_model
 
 
 class Batched:
@@ -107,15 +108,16 @@ class EnsemblePredictor(Batched):
 
 
 def load_predictor(path: str | Path, device: str = "cpu") -> Predictor | EnsemblePredictor:
-    """An exported model directory (best_model/) or ensemble (best_ensemble/)."""
-    if is_ensemble(Path(path).expanduser()):
+    """An exported model directory (best_model/) or ensemble (best_ensemble/), or its URI."""
+    path = local_model(str(path))
+    if is_ensemble(path):
         return EnsemblePredictor.load(path, device)
     return Predictor.load(path, device)
 
 
 @dataclass(frozen=True)
 class PredictConfig:
-    model: str = arg("", "an exported best_model/ or best_ensemble/ directory (required)")
+    model: str = arg("", "an exported best_model/ or best_ensemble/ directory or URI (required)")
     file: str = arg("", "a text file of questions, one a line (instead of questions as arguments)")
     encoding: str = arg("utf-8", "text encoding of file= (e.g. latin-1)")
     batch_size: int = arg(512, "questions classified at once", min=1)

@@ -17,19 +17,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from search.experiment import PARTIAL_FILE
+from search.storage import Location
 
 STAGING_DIR = ".final-staging"
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextlib.contextmanager
-def staged(experiment_dir: Path) -> Iterator[Path]:
-    """A fresh staging directory; published into `experiment_dir` when the block ends."""
+def staged(experiment_dir: Path, location: Location | None = None) -> Iterator[Path]:
+    """A fresh staging directory; published into `experiment_dir` when the block ends, and
+    for an experiment at a URI sent there after, its PARTIAL removed last."""
     staging = experiment_dir / STAGING_DIR
     shutil.rmtree(staging, ignore_errors=True)  # a staging left by an interrupted end
     staging.mkdir()
     yield staging
+    names = sorted(entry.name for entry in staging.iterdir())
     publish(staging, experiment_dir)
+    if location is not None and location.remote:
+        location.push(names)
+        location.delete([PARTIAL_FILE])
 
 
 def publish(staging: Path, target: Path) -> None:

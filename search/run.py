@@ -66,7 +66,7 @@ from search.experiment import (
     resume_command,
 )
 from search.held_out import finish
-from search.interrupt import STOPPED_BY_SIGNAL, StoppedTrials, stop_tune, tune_phase
+from search.interrupt import ENDED, EndedTrials, stop_tune, tune_phase
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.nodes import WAITED_OUT, NodeWatch
 from search.pretraining import with_pretrained_lm
@@ -101,8 +101,8 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
     if config.resuming:
         try:
             return tune.Tuner.restore(
-                str(config.experiment_path), trainable, resume_unfinished=True,
-                resume_errored=True,
+                config.location.fs_path, trainable, resume_unfinished=True,
+                resume_errored=True, storage_filesystem=config.location.fs,
             )  # fmt: skip
         except (AttributeError, ModuleNotFoundError) as err:  # unpickling tuner.pkl
             raise SearchConfigError(
@@ -141,18 +141,20 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
         ),
         run_config=tune.RunConfig(
             name=config.name,
-            storage_path=str(Path(os.path.expanduser(config.storage_path))),
+            # Through search/storage.py: a URI's filesystem, or local files written whole.
+            storage_path=config.location.root,
+            storage_filesystem=config.location.fs,
             # One resumable state per trial, the newest: the best weights are the trial's
             # best_model/ (search/trainable.py), so no older state is kept for them.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             stop=BudgetStopper(),  # time_budget=: each trial ends at its next report after it
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             # Cloud storage: trials' own files (events, best model) travel as artifacts.
-            sync_config=tune.SyncConfig(sync_artifacts="://" in config.storage_path),
+            sync_config=tune.SyncConfig(sync_artifacts=config.location.remote),
             callbacks=[
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
-                StoppedTrials(),
+                EndedTrials(),
                 NodeWatch(config.node_wait, stop_tune),
                 SchedulerState(scheduler),  # Ray Tune does not save schedulers
                 Console(config.num_samples, config.metric, config.mode),
@@ -175,7 +177,7 @@ def run_search(config: SearchConfig, data: PreparedData):
         if set(config.embedding_modes()) & set(PRETRAINED_MODES):
             load_embeddings(data, config.train.vectors)  # built once here, not by each trial
         config = with_pretrained_lm(config, data)
-        if config.resuming:
+        if config.resuming and not config.location.remote:
             refill_deleted_checkpoints(config.experiment_path)
         tuner = make_tuner(config, data, placement)
         budget.start(budget.parse_duration(config.time_budget))
@@ -188,10 +190,10 @@ def run_search(config: SearchConfig, data: PreparedData):
         cancel_baseline(baseline)
 
 
-def ended_trials(results) -> int:
+def ended_trials() -> int:
     """Trials that ended on their own (finished, early-stopped, failed): Ray marks the ones
     a stop ended TERMINATED too (search/interrupt.py tells them apart)."""
-    return results.num_terminated + results.num_errors - len(STOPPED_BY_SIGNAL)
+    return len(ENDED)
 
 
 def interrupted(results, config: SearchConfig) -> bool:
@@ -200,7 +202,7 @@ def interrupted(results, config: SearchConfig) -> bool:
     if GUARD.received is not None or WAITED_OUT:
         return True
     expected = len(results) if budget.ended() else config.num_samples
-    return ended_trials(results) < expected
+    return ended_trials() < expected
 
 
 def headline(table: pd.DataFrame) -> str:
@@ -219,44 +221,49 @@ def headline(table: pd.DataFrame) -> str:
 
 def conclude(config: SearchConfig, data: PreparedData, results, baseline):
     """Leaderboard, held-out scores, ensemble, TensorBoard, report, best model: the whole set
-    when the search ended; valid-only and marked PARTIAL when it was interrupted."""
-    experiment_dir = Path(results.experiment_path)
-    rows = trial_rows(results, config.metric, config.mode)
+    when the search ended; valid-only and marked PARTIAL when it was interrupted. Written in
+    the experiment directory (for a URI, its local copy, then sent there)."""
+    location, experiment_dir = config.location, config.experiment_path
+    location.pull_trials()  # a URI's trials: their results, events and best models
+    rows = trial_rows(results, config.metric, config.mode, experiment_dir)
     board = leaderboard(rows, config.metric, config.mode)
     if results.errors:
         print(f"{len(results.errors)} of {len(results)} trials failed:", file=sys.stderr)
         for error in results.errors:
             print(f"  {str(error).strip().splitlines()[-1][:300]}", file=sys.stderr)
-    mark_partial(experiment_dir)  # until the final phase has published everything
+    mark_partial(location)  # until the final phase has published everything
     if interrupted(results, config):
         cancel_baseline(baseline)
         write_leaderboard(board, rows, pd.DataFrame(), experiment_dir, partial=True)
-        ended = f"{ended_trials(results)} of {config.num_samples} trials had ended"
+        location.push(["leaderboard.md", "leaderboard.csv", "trials.csv"])
+        ended = f"{ended_trials()} of {config.num_samples} trials had ended"
         if GUARD.received is not None:
             raise Interrupted(GUARD.received, ended)
         if WAITED_OUT:
             raise SearchInterrupted(
                 f"search stopped: {WAITED_OUT[0]} ({ended}; leaderboard.md is marked PARTIAL)."
-                f" Resume: {resume_command(experiment_dir)}"
+                f" Resume: {resume_command(location)}"
             )
         raise SearchInterrupted(
             f"search stopped before its trials ended ({ended}); nothing final was written "
-            f"(leaderboard.md is marked PARTIAL). Resume: {resume_command(experiment_dir)}"
+            f"(leaderboard.md is marked PARTIAL). Resume: {resume_command(location)}"
         )
     if board.empty:
         rows.drop(columns=["path"]).to_csv(experiment_dir / "trials.csv", index=False)
+        location.push(["trials.csv"])
         raise SearchError(f"no trial reported a result: see the errors above ({len(rows)} trials)")
     baseline = baseline_result(baseline)
-    with staged(experiment_dir) as out:  # nothing appears until all of it is written
+    with staged(experiment_dir, location) as out:  # nothing appears until all of it is written
         held_out = finish(rows, board, data, baseline, config.metric, config.mode,
                        config.ensemble_top, out)  # fmt: skip
         table = write_leaderboard(board, rows, held_out.table, out)
-        configs = [resolved_config(r.path, r.config) for r in results if r.config]
+        configs = [resolved_config(experiment_dir / Path(r.path).name, r.config)
+                   for r in results if r.config]  # fmt: skip
         write_experiment(out, configs, held_out.table)
         write_report(experiment_dir, held_out.table, rows, results, config, baseline, out)
         best = export_best(board, rows, out)
     if not config.keep_checkpoints:
-        freed = remove_resumable_states(experiment_dir)
+        freed = remove_resumable_states(location)
         print(f"removed the trials' resumable states ({freed / 2**20:.0f} MB; "
               "keep_checkpoints=true keeps them)")  # fmt: skip
     print(table)
@@ -264,9 +271,9 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
         print(f"time_budget={config.time_budget} ended the search: {len(results)} of "
               f"{config.num_samples} trials ran")  # fmt: skip
     print(f"compare trials: tensorboard --logdir {experiment_dir}")
-    print(f"report: {experiment_dir / REPORT_FILE}")
-    ensemble = f", best ensemble: {experiment_dir / ENSEMBLE_DIR}" if held_out.ensemble_dir else ""
-    print(f"best model: {experiment_dir / best.name if best else None}{ensemble}")
+    print(f"report: {location.uri(REPORT_FILE)}")
+    ensemble = f", best ensemble: {location.uri(ENSEMBLE_DIR)}" if held_out.ensemble_dir else ""
+    print(f"best model: {location.uri(best.name) if best else None}{ensemble}")
     print(headline(held_out.table))
     return results, board
 
@@ -302,13 +309,15 @@ def run_command(argv: list[str]) -> int:
     try:
         given = parse_args(argv)
         with open_experiment(given[1], given[0]) as (config, prep):  # locked before any write
+            warn_ignored(typed_keys(argv), given, (prep, config))
+            data = prepared_data(prep)
+            # From where the command started: Ray puts the driver's working directory on its
+            # workers' import path (a checkout run without `pip install` imports from there).
+            connect(config.address, config.ray_cpus)  # the guard's handlers back after it
             # Every path is absolute by now; the working directory may not last: `ray job
             # stop` removes a job's working_dir while the driver still stops, and Ray Tune's
             # last listing of the experiment then failed on os.getcwd().
             with working_directory(config.experiment_path):
-                warn_ignored(typed_keys(argv), given, (prep, config))
-                data = prepared_data(prep)
-                connect(config.address, config.ray_cpus)  # the guard's handlers back after it
                 check_shared_storage(os.path.expanduser(config.storage_path))
                 run_search(config, data)
     except Interrupted as stop:
@@ -357,11 +366,11 @@ def stopped(stop: Interrupted, config: SearchConfig | None) -> int:
         print(f"stopped by {name} before the search started: nothing was written",
               file=sys.stderr)  # fmt: skip
         return stop.exit_code
-    mark_partial(experiment)
+    mark_partial(config.location)
     detail = f" ({stop.detail})" if stop.detail else ""
     print(f"stopped by {name}{detail}: nothing final was written, the experiment is marked "
           f"PARTIAL", file=sys.stderr)  # fmt: skip
-    print(f"resume: {resume_command(experiment)}", file=sys.stderr)
+    print(f"resume: {resume_command(config.location)}", file=sys.stderr)
     return stop.exit_code
 
 

@@ -65,7 +65,7 @@ def trial_output_dir(config: SearchConfig, arch: str) -> Path:
     directory under storage_path when that is a filesystem path (shared by every node on a
     cluster), so nothing depends on a later sync from the node it ran on; for cloud storage,
     the trial's working directory, which Ray uploads as artifacts (see search.run)."""
-    if "://" in config.storage_path:
+    if config.location.remote:
         return Path(tune.get_context().get_trial_dir())
     path = config.experiment_path / trial_name(arch, tune.get_context().get_trial_id())
     path.mkdir(parents=True, exist_ok=True)

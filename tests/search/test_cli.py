@@ -69,7 +69,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["embedding_dim=100000000"], "embedding_dim=100000000: must be <= 4096"),
         (["time_budget=soon"], "time_budget=soon: use a positive duration"),
         (["min_chars=600", "max_chars=10"], "min_chars=600 is above max_chars=10"),
-        (["storage_path=s3://bucket/results"], "cloud storage is not supported yet"),
+        (["storage_path=nosuch://bucket/results"], "not a storage URI pyarrow can open"),
         (["source={tmp}/q.csv", "max_chars=100"], "max_chars=100: the length filters apply to"),
     ],
 )

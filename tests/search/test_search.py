@@ -262,7 +262,7 @@ def test_model_choice_never_reads_the_test_labels(finished_search, prepared_samp
     """Scoring again with the test labels shuffled changes test scores only: the models per
     architecture, the ensemble's members and its weights are chosen on valid alone."""
     config, results, _board = finished_search
-    rows = trial_rows(results, config.metric, config.mode)
+    rows = trial_rows(results, config.metric, config.mode, config.experiment_path)
     board = leaderboard(rows, config.metric, config.mode)
     shuffled = np.random.default_rng(0).permutation(prepared_sample.test.label)
     scrambled = dataclasses.replace(

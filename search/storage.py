@@ -1,0 +1,341 @@
+"""Where experiments live: a directory, or a URI of a filesystem pyarrow knows (`s3://`,
+`gs://`, with pyarrow's query parameters such as `endpoint_override=` and `scheme=`), behind
+one interface.
+
+    python -m search.run storage_path='s3://bucket/results?endpoint_override=host:9000&scheme=http'
+
+Ray Tune writes trials, checkpoints and its own state through `filesystem()`. The driver
+works in a local copy of the experiment (`Location.local`): the experiment directory itself
+for a path; for a URI a cache directory it fills with `pull_*` and sends back with `push`.
+Writes to a local experiment go through `AtomicLocalFiles`: a full disk leaves the last good
+file, never half of one (Ray copies its state and checkpoints with plain writes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import functools
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from data_prep.errors import QatuneError
+
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+CACHE = Path(os.environ.get("QATUNE_CACHE", "~/.cache/qatune")).expanduser()
+CHECKPOINT = re.compile(r"(^|/)checkpoint_\d+(/|$)")
+
+
+class StorageError(QatuneError):
+    """A storage_path or experiment URI that cannot be used; the message says which."""
+
+
+def is_uri(location: str) -> bool:
+    return bool(SCHEME.match(location))
+
+
+def storage_full(err: BaseException) -> bool:
+    """A write failed because the filesystem is full (pyarrow says so in words)."""
+    text = str(err)
+    return getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in text
+
+
+class _AtomicWriter:
+    """A file written beside its target and renamed onto it when closed after no failed
+    write; a failed write (a full disk) discards it, so the old file stays."""
+
+    def __init__(self, path: str) -> None:
+        head, tail = os.path.split(path)
+        self._path = path
+        self._temporary = os.path.join(head, f".{tail}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+        self._file = open(self._temporary, "wb")  # noqa: SIM115 (closed in close())
+        self._failed = False
+
+    closed = property(lambda self: self._file.closed)
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def write(self, data) -> int:
+        try:
+            return self._file.write(data)
+        except BaseException:
+            self._failed = True
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._file.flush()
+        except BaseException:
+            self._failed = True
+            raise
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            if not self._failed:
+                self._file.flush()
+                os.fsync(self._file.fileno())  # a rename of unwritten data is no safer
+        except OSError:
+            self._failed = True
+            raise
+        finally:
+            self._file.close()
+            if self._failed:
+                os.unlink(self._temporary)
+            else:
+                os.replace(self._temporary, self._path)
+
+
+class AtomicLocalFiles(pafs.FileSystemHandler):
+    """pyarrow's local filesystem whose written files appear whole or not at all."""
+
+    def __init__(self) -> None:
+        self._fs = pafs.LocalFileSystem()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AtomicLocalFiles)
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    def get_type_name(self) -> str:
+        return "qatune-local"
+
+    def normalize_path(self, path):
+        return self._fs.normalize_path(path)
+
+    def get_file_info(self, paths):
+        return self._fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector):
+        return self._fs.get_file_info(selector)
+
+    def create_dir(self, path, recursive):
+        self._fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path):
+        self._fs.delete_dir(path)
+
+    def delete_dir_contents(self, path, missing_dir_ok=False):
+        self._fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self):
+        raise OSError("qatune never empties a filesystem's root")
+
+    def delete_file(self, path):
+        self._fs.delete_file(path)
+
+    def move(self, src, dest):
+        self._fs.move(src, dest)
+
+    def copy_file(self, src, dest):
+        self._fs.copy_file(src, dest)
+
+    def open_input_stream(self, path):
+        return self._fs.open_input_stream(path)
+
+    def open_input_file(self, path):
+        return self._fs.open_input_file(path)
+
+    def open_output_stream(self, path, metadata):
+        return _AtomicWriter(path)
+
+    def open_append_stream(self, path, metadata):
+        return self._fs.open_append_stream(path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """An experiment: `<storage_path>/<name>`, and the local directory the driver works in."""
+
+    storage_path: str
+    name: str
+
+    @property
+    def remote(self) -> bool:
+        return is_uri(self.storage_path)
+
+    @functools.cached_property
+    def _filesystem(self) -> tuple[pafs.FileSystem, str]:
+        return filesystem(self.storage_path)
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        return self._filesystem[0]
+
+    @property
+    def root(self) -> str:
+        """The storage_path in `fs` (what Ray Tune takes as storage_path beside `fs`)."""
+        return self._filesystem[1]
+
+    @property
+    def fs_path(self) -> str:
+        return posixpath.join(self.root, self.name)
+
+    @property
+    def local(self) -> Path:
+        """The experiment directory, or for a URI its local copy (one per URI and name)."""
+        if not self.remote:
+            return Path(os.path.expanduser(self.storage_path)) / self.name
+        digest = hashlib.sha256(self.storage_path.encode()).hexdigest()[:16]
+        return CACHE / "experiments" / digest / self.name
+
+    def __str__(self) -> str:
+        return self.uri()
+
+    def uri(self, relative: str = "") -> str:
+        """As a user gives it back (resume=, model=): the path, or the URI with its query."""
+        if not self.remote:
+            return str(self.local / relative) if relative else str(self.local)
+        parts = urlsplit(self.storage_path)
+        path = posixpath.join(parts.path or "/", self.name, relative).rstrip("/")
+        return urlunsplit(parts._replace(path=path))
+
+    # The local copy of a URI's experiment (every one a no-op for a directory).
+    def pull_top(self) -> None:
+        """The experiment's own files (settings, marker, Ray's state) into the local copy, and
+        a directory for each of its directories (the checks read only their names)."""
+        if not self.remote:
+            return
+        self.local.mkdir(parents=True, exist_ok=True)
+        for info in self._listing(recursive=False):
+            name = posixpath.basename(info.path)
+            if info.type == pafs.FileType.Directory:
+                (self.local / name).mkdir(exist_ok=True)
+            else:
+                self._download(info.path, self.local / name)
+
+    def pull_trials(self) -> None:
+        """Every file of the experiment but the trials' resumable states (the end reads the
+        trials' results, events and best models)."""
+        if not self.remote:
+            return
+        for info in self._listing(recursive=True):
+            relative = posixpath.relpath(info.path, self.fs_path)
+            if info.type == pafs.FileType.File and not CHECKPOINT.search(relative):
+                self._download(info.path, self.local / relative)
+
+    def push(self, relative_paths: list[str]) -> None:
+        """Files and directories of the local copy to the URI (each replaces what is there)."""
+        if not self.remote:
+            return
+        for relative in relative_paths:
+            source, target = self.local / relative, posixpath.join(self.fs_path, relative)
+            if source.is_dir():
+                self.delete([relative])
+                self.fs.create_dir(target, recursive=True)
+                pafs.copy_files(str(source), target, destination_filesystem=self.fs)
+            elif source.is_file():
+                pafs.copy_files(str(source), target, destination_filesystem=self.fs)
+
+    def delete(self, relative_paths: list[str]) -> None:
+        """Entries of the experiment at the URI (the local copy is the caller's)."""
+        if not self.remote:
+            return
+        for relative in relative_paths:
+            path = posixpath.join(self.fs_path, relative)
+            kind = self.fs.get_file_info(path).type
+            if kind == pafs.FileType.Directory:
+                self.fs.delete_dir(path)
+            elif kind == pafs.FileType.File:
+                self.fs.delete_file(path)
+
+    def delete_checkpoints(self) -> int:
+        """The trials' resumable states at the URI; the bytes they held."""
+        listing = self._listing(recursive=True)
+        states = [i.path for i in listing if i.type == pafs.FileType.Directory
+                  and CHECKPOINT.fullmatch(f"/{i.base_name}/")]  # fmt: skip
+        freed = sum(i.size or 0 for i in listing
+                    if i.type == pafs.FileType.File and CHECKPOINT.search(i.path))  # fmt: skip
+        for path in states:
+            self.fs.delete_dir(path)
+        return freed
+
+    def _listing(self, recursive: bool) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(self.fs_path, allow_not_found=True, recursive=recursive)
+        return self.fs.get_file_info(selector)
+
+    def _download(self, fs_path: str, target: Path) -> None:
+        from data_prep.atomic import atomic_path
+
+        with atomic_path(target) as partial, self.fs.open_input_stream(fs_path) as stream:
+            with open(partial, "wb") as out:
+                while chunk := stream.read(1 << 22):
+                    out.write(chunk)
+
+
+def filesystem(storage_path: str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem and path of a storage_path (one line when it is not one)."""
+    if not is_uri(storage_path):
+        path = os.path.abspath(os.path.expanduser(storage_path))
+        return pafs.PyFileSystem(AtomicLocalFiles()), path
+    try:
+        fs, path = pafs.FileSystem.from_uri(storage_path)
+    except (pa.ArrowInvalid, ValueError, OSError) as err:
+        raise StorageError(
+            f"storage_path={storage_path}: not a storage URI pyarrow can open "
+            f"({str(err).splitlines()[0][:160]}); e.g. s3://bucket/prefix or gs://bucket/prefix"
+        ) from None
+    return fs, path.rstrip("/")
+
+
+def local_model(model: str) -> Path:
+    """model=<dir> as it is; model=<URI> (an exported best_model/ or best_ensemble/) copied
+    into the cache first, whole or not at all, and that copy."""
+    if not is_uri(model):
+        return Path(model).expanduser()
+    storage_path, name = split_experiment_uri(model)
+    location = Location(storage_path, name)
+    target = CACHE / "models" / hashlib.sha256(model.encode()).hexdigest()[:16] / name
+    if location.fs.get_file_info(location.fs_path).type != pafs.FileType.Directory:
+        raise StorageError(f"model={model}: no such directory at that URI")
+    staging = target.with_name(f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        pafs.copy_files(location.fs_path, str(staging), source_filesystem=location.fs)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def split_experiment_uri(uri: str) -> tuple[str, str]:
+    """resume=<URI of an experiment>: its storage_path (with the query) and name."""
+    parts = urlsplit(uri)
+    head, name = posixpath.split(parts.path.rstrip("/"))
+    if not name or not parts.netloc:
+        raise StorageError(f"{uri}: name a directory in the bucket, e.g. s3://bucket/prefix/name")
+    return urlunsplit(parts._replace(path=head)), name
+
+
+def check_reachable(location: Location) -> None:
+    """Before anything runs: the URI's storage answers and takes a file (one line if not)."""
+    if not location.remote:
+        return
+    probe = posixpath.join(location.root, f".qatune-probe-{uuid.uuid4().hex}")
+    try:
+        location.fs.create_dir(location.root, recursive=True)
+        with location.fs.open_output_stream(probe) as out:
+            out.write(b"qatune")
+        location.fs.delete_file(probe)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise StorageError(
+            f"storage_path={location.storage_path}: cannot write there "
+            f"({str(err).splitlines()[0][:200]}); check the bucket, its credentials and "
+            "endpoint_override="
+        ) from None
