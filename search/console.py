@@ -10,6 +10,7 @@ progress line; lines when nodes join or leave come from search/nodes.py. Ray's o
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import ray
 from ray.tune import Callback
@@ -38,6 +39,15 @@ def baseline_valid() -> float | None:
         return float(ray.get(BASELINE[0]).valid["accuracy"])
     except ray.exceptions.RayError:
         return None
+
+
+def last_error(trial: Trial) -> str:
+    """The last line of a trial's error (Ray keeps the whole traceback in its error.txt)."""
+    try:
+        lines = Path(trial.error_file).read_text(errors="replace").strip().splitlines()
+    except (OSError, TypeError):
+        return "see its error.txt"
+    return lines[-1][:240] if lines else "see its error.txt"
 
 
 class Console(Callback):
@@ -72,11 +82,16 @@ class Console(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info) -> None:
         self._ended_line(trial, failed=True)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Trial, **info) -> None:
+        print(f"trial {trial} failed, restarting from its last checkpoint: {last_error(trial)}",
+              flush=True)  # fmt: skip
+
     def _ended_line(self, trial: Trial, failed: bool) -> None:
         self._ended += 1
         last = trial.last_result or {}
         value, epochs = last.get(self._metric), last.get("epoch", 0)
-        how = "failed" if failed else "finished" if last.get(FINISHED) else "stopped early"
+        how = f"failed: {last_error(trial)}" if failed else (
+            "finished" if last.get(FINISHED) else "stopped early")  # fmt: skip
         score = f" {self._metric} {value:.4f}" if value is not None else ""
         print(f"trial {self._ended}/{self._num_samples} ended: {trial}{score} after {epochs} "
               f"epochs ({how})", flush=True)  # fmt: skip

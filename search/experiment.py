@@ -52,7 +52,8 @@ OWN_PATTERNS = (
     r"events\.out\.tfevents\.[\w.-]+",
     r"\.replaced-[\w.-]+",  # search/publish.py
     r"\.qatune-shared-[0-9a-f]+",  # search/cluster.py
-    r"\.[\w.-]+\.\d+-[0-9a-f]{8}\.tmp",  # data_prep/atomic.py, interrupted
+    r"\.qatune-probe-[0-9a-f]+",  # search/storage.py
+    r"\.[\w.-]+\.\d+-[0-9a-f]{8}\.tmp",  # atomic writes, interrupted (TEMPORARY below)
     r"[a-z0-9_]+_[0-9a-f]{5,10}(_\d{5})?",  # trial directories: <arch>_<Ray's trial id>
 )
 OWN_NAMES = re.compile("|".join([*map(re.escape, OWN_FILES), *OWN_PATTERNS]))
@@ -159,12 +160,24 @@ def open_experiment(
         check_new(config, config.overwrite)  # again, under the lock: another driver may have
         if config.resuming and not location.remote:  # finished or started meanwhile
             check_trusted(config.experiment_path)  # before anything of it is unpickled
+            remove_temporaries(config.experiment_path)
         elif config.overwrite and not config.resuming:
             remove_own_entries(location)
         mark(config.experiment_path)
         configs = experiment_configs(config, prep)
         location.push([MARKER_FILE, CONFIG_FILE])
         yield configs
+
+
+TEMPORARY = re.compile(r"\.[\w.-]+\.\d+-[0-9a-f]{8}\.tmp")
+
+
+def remove_temporaries(path: Path) -> None:
+    """Files half-written by a driver that was killed or ran out of space (its atomic writes:
+    data_prep/atomic.py, search/storage.py); under the lock, no writer is left."""
+    for entry in path.iterdir():
+        if TEMPORARY.fullmatch(entry.name) and entry.is_file():
+            entry.unlink()
 
 
 def mark(path: Path) -> None:

@@ -15,12 +15,16 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 from ray.tune import Callback
 
 from data_prep.interrupt import GUARD
-from search.nodes import WAITED_OUT
+from search.storage import Location
 
+# Why the search stopped itself (no node came, the storage is full): a line each. Module
+# state, as ENDED below.
+STOPPED_FOR: list[str] = []
 # Trial ids that ended on their own (finished, stopped by the scheduler, failed): Ray marks
 # the ones a stop ended TERMINATED too, without telling its callbacks. Module state, not the
 # callback's: Ray pickles the callback with the experiment and a resumed search runs the
@@ -35,7 +39,7 @@ class EndedTrials(Callback):
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
         # Also a resumed search's trials that ended in an earlier run (no callback for them).
-        if GUARD.received is None and not WAITED_OUT:
+        if GUARD.received is None and not STOPPED_FOR:
             ENDED.update(t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR"))
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
@@ -45,8 +49,34 @@ class EndedTrials(Callback):
         self._ended(trial)
 
     def _ended(self, trial) -> None:
-        if GUARD.received is None and not WAITED_OUT:
+        if GUARD.received is None and not STOPPED_FOR:
             ENDED.add(trial.trial_id)
+
+
+class FullStorage(Callback):
+    """A trial failed and the experiment's filesystem is full: every trial would fail the
+    same way, so the search stops (resumable, PARTIAL) with one line saying so."""
+
+    def __init__(self, location: Location) -> None:
+        self._location = location
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        self._check(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self._check(trial)
+
+    def _check(self, trial) -> None:
+        if STOPPED_FOR or GUARD.received is not None:
+            return
+        try:
+            said = Path(trial.error_file).read_text(errors="replace")[-2000:]
+        except (OSError, TypeError):
+            said = ""
+        if "No space left on device" in said or self._location.full():
+            STOPPED_FOR.append(f"{self._location} is full (no space left on device); free "
+                               "space there, then resume")  # fmt: skip
+            stop_tune()
 
 
 def stop_tune() -> None:
@@ -56,23 +86,35 @@ def stop_tune() -> None:
     os.kill(os.getpid(), signal.SIGUSR1)
 
 
-class _NoRestoreAdvice(logging.Filter):
-    """Ray Tune's `Tuner.restore(path=..., trainable=...)` advice after a stop: the driver
-    prints the command a user runs instead (`python -m search.run resume=...`)."""
+class _QuietStop(logging.Filter):
+    """Ray Tune's `Tuner.restore(path=..., trainable=...)` advice after a stop (the driver
+    prints the command a user runs instead: `python -m search.run resume=...`); and when the
+    search stopped itself (STOPPED_FOR), Ray's "Stop signal received (e.g. via SIGINT)" and
+    its tracebacks of the state it could not save to a full disk: the driver's line says so."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tuner.restore(" not in record.getMessage()
+        message = record.getMessage()
+        if "Tuner.restore(" in message:
+            return False
+        if STOPPED_FOR and ("Stop signal received" in message or record.exc_info):
+            return False
+        return True
+
+
+QUIETED = ("ray.tune.tune", "ray.tune.execution.experiment_state")
 
 
 @contextlib.contextmanager
 def tune_phase() -> Iterator[None]:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     ENDED.clear()  # a search run again in the same process counts afresh
-    WAITED_OUT.clear()
-    tune_logger, advice = logging.getLogger("ray.tune.tune"), _NoRestoreAdvice()
-    tune_logger.addFilter(advice)
+    STOPPED_FOR.clear()
+    quiet = _QuietStop()
+    for name in QUIETED:
+        logging.getLogger(name).addFilter(quiet)
     try:
         with GUARD.graceful(stop_tune):
             yield
     finally:
-        tune_logger.removeFilter(advice)
+        for name in QUIETED:
+            logging.getLogger(name).removeFilter(quiet)

@@ -15,9 +15,8 @@ import ray
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-# Why the search stopped waiting, when it did. Module state, not the callback's: Ray pickles
-# the callback with the experiment (as search/interrupt.py's ENDED).
-WAITED_OUT: list[str] = []
+from search.interrupt import STOPPED_FOR
+
 CHECK_EVERY_S = 5.0
 
 
@@ -48,7 +47,7 @@ class NodeWatch(Callback):
 
     def on_step_begin(self, iteration: int, trials: list[Trial], **info) -> None:
         now = time.monotonic()
-        if now - self._checked < CHECK_EVERY_S or WAITED_OUT:
+        if now - self._checked < CHECK_EVERY_S or STOPPED_FOR:
             return
         self._checked = now
         self.report_changes(alive_nodes())
@@ -62,7 +61,7 @@ class NodeWatch(Callback):
         elif now - self._waiting_since > self._wait_s:
             request = waiting[0].placement_group_factory.required_resources
             asked = ", ".join(f"{v:g} {k}" for k, v in sorted(request.items()) if v)
-            WAITED_OUT.append(
+            STOPPED_FOR.append(
                 f"{len(waiting)} trial(s) waited {self._wait_s:g} s for a node with {asked} and "
                 f"none came (nodes up: {len(self._nodes or {})}); see `ray status` and the "
                 "autoscaler's log (monitor.log on the head), or raise node_wait="

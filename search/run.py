@@ -66,14 +66,15 @@ from search.experiment import (
     resume_command,
 )
 from search.held_out import finish
-from search.interrupt import ENDED, EndedTrials, stop_tune, tune_phase
+from search.interrupt import ENDED, STOPPED_FOR, EndedTrials, FullStorage, stop_tune, tune_phase
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
-from search.nodes import WAITED_OUT, NodeWatch
+from search.nodes import NodeWatch
 from search.pretraining import with_pretrained_lm
 from search.publish import staged
 from search.report import REPORT_FILE, write_report
 from search.resources import Placement, place
 from search.searcher import make_searcher
+from search.storage import StorageError, storage_full
 from search.tensorboard import write_experiment
 from search.trainable import resolved_config, run_trial, trial_dirname
 
@@ -88,6 +89,12 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
 
     # Our own TensorBoard writer replaces Ray's (see search/tensorboard.py); read by the Tuner.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # search/console.py says what a user needs: a line per ended or failed trial (the whole
+    # traceback stays in the trial's error.txt). Ray's own output engine prints a box per
+    # failed attempt at every verbosity; its older one is silent at verbose=0.
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    if not config.progress_table:
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     # A checkpoint with num_to_keep=1 forces a snapshot of the experiment state (a small JSON
     # and the searcher): cheap on a filesystem, so Ray's "may become a bottleneck" warning is
     # noise here.
@@ -154,6 +161,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
             callbacks=[
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
+                FullStorage(config.location),  # before EndedTrials: its trial did not end
                 EndedTrials(),
                 NodeWatch(config.node_wait, stop_tune),
                 SchedulerState(scheduler),  # Ray Tune does not save schedulers
@@ -199,7 +207,7 @@ def ended_trials() -> int:
 def interrupted(results, config: SearchConfig) -> bool:
     """Stopped before every trial ended: a signal, no node for the trials, or the driver's
     Ray went away. Under a time budget that ended, the trials that never began are not due."""
-    if GUARD.received is not None or WAITED_OUT:
+    if GUARD.received is not None or STOPPED_FOR:
         return True
     expected = len(results) if budget.ended() else config.num_samples
     return ended_trials() < expected
@@ -239,9 +247,9 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
         ended = f"{ended_trials()} of {config.num_samples} trials had ended"
         if GUARD.received is not None:
             raise Interrupted(GUARD.received, ended)
-        if WAITED_OUT:
+        if STOPPED_FOR:
             raise SearchInterrupted(
-                f"search stopped: {WAITED_OUT[0]} ({ended}; leaderboard.md is marked PARTIAL)."
+                f"search stopped: {STOPPED_FOR[0]} ({ended}; leaderboard.md is marked PARTIAL)."
                 f" Resume: {resume_command(location)}"
             )
         raise SearchInterrupted(
@@ -324,6 +332,14 @@ def run_command(argv: list[str]) -> int:
         return stopped(stop, config)
     except QatuneError as err:
         return fail(err)
+    except OSError as err:
+        if config is None or not storage_full(err):
+            raise
+        written = err.filename or "a file"
+        return fail(StorageError(
+            f"{config.location} is full (no space left on device, writing {written}): free "
+            f"space there, then resume: {resume_command(config.location)}"
+        ))  # fmt: skip
     finally:  # also a Ray a signal stopped half-way through its start
         if not callers_ray and ray.is_initialized():
             disconnect()

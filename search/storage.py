@@ -13,6 +13,7 @@ file, never half of one (Ray copies its state and checkpoints with plain writes)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -58,7 +59,6 @@ class _AtomicWriter:
         self._path = path
         self._temporary = os.path.join(head, f".{tail}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         self._file = open(self._temporary, "wb")  # noqa: SIM115 (closed in close())
-        self._failed = False
 
     closed = property(lambda self: self._file.closed)
 
@@ -72,32 +72,33 @@ class _AtomicWriter:
         try:
             return self._file.write(data)
         except BaseException:
-            self._failed = True
+            self._discard()  # pyarrow may never call close() on a stream that failed
             raise
 
     def flush(self) -> None:
         try:
             self._file.flush()
         except BaseException:
-            self._failed = True
+            self._discard()
             raise
 
     def close(self) -> None:
         if self._file.closed:
             return
         try:
-            if not self._failed:
-                self._file.flush()
-                os.fsync(self._file.fileno())  # a rename of unwritten data is no safer
-        except OSError:
-            self._failed = True
+            self._file.flush()
+            os.fsync(self._file.fileno())  # a rename of unwritten data is no safer
+        except BaseException:
+            self._discard()
             raise
-        finally:
+        self._file.close()
+        os.replace(self._temporary, self._path)
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
             self._file.close()
-            if self._failed:
-                os.unlink(self._temporary)
-            else:
-                os.replace(self._temporary, self._path)
+        with contextlib.suppress(OSError):
+            os.unlink(self._temporary)
 
 
 class AtomicLocalFiles(pafs.FileSystemHandler):
@@ -152,7 +153,7 @@ class AtomicLocalFiles(pafs.FileSystemHandler):
         return self._fs.open_input_file(path)
 
     def open_output_stream(self, path, metadata):
-        return _AtomicWriter(path)
+        return pa.PythonFile(_AtomicWriter(path), mode="w")
 
     def open_append_stream(self, path, metadata):
         return self._fs.open_append_stream(path)
@@ -254,6 +255,22 @@ class Location:
             elif kind == pafs.FileType.File:
                 self.fs.delete_file(path)
 
+    def full(self) -> bool:
+        """The experiment's filesystem takes no more MiB (object storage is never full)."""
+        if self.remote:
+            return False
+        probe = self.local / f".qatune-probe-{uuid.uuid4().hex}"
+        try:
+            with open(probe, "wb") as out:
+                out.write(bytes(1 << 20))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as err:
+            return storage_full(err)
+        finally:
+            probe.unlink(missing_ok=True)
+        return False
+
     def delete_checkpoints(self) -> int:
         """The trials' resumable states at the URI; the bytes they held."""
         listing = self._listing(recursive=True)
@@ -305,6 +322,7 @@ def local_model(model: str) -> Path:
         raise StorageError(f"model={model}: no such directory at that URI")
     staging = target.with_name(f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
+        staging.mkdir(parents=True)
         pafs.copy_files(location.fs_path, str(staging), source_filesystem=location.fs)
         if target.exists():
             shutil.rmtree(target)
