@@ -53,9 +53,10 @@ class EndedTrials(Callback):
             ENDED.add(trial.trial_id)
 
 
-class FullStorage(Callback):
-    """A trial failed and the experiment's filesystem is full: every trial would fail the
-    same way, so the search stops (resumable, PARTIAL) with one line saying so."""
+class StorageWatch(Callback):
+    """A trial failed and the experiment's filesystem takes no more writes (full, made
+    read-only): every trial would fail the same way, so the search stops (resumable once it
+    can be written again) with one line saying so."""
 
     def __init__(self, location: Location) -> None:
         self._location = location
@@ -73,9 +74,12 @@ class FullStorage(Callback):
             said = Path(trial.error_file).read_text(errors="replace")[-2000:]
         except (OSError, TypeError):
             said = ""
-        if "No space left on device" in said or self._location.full():
-            STOPPED_FOR.append(f"{self._location} is full (no space left on device); free "
-                               "space there, then resume")  # fmt: skip
+        # The probe writes a MiB: a trial's larger write may have found the disk full first.
+        full = "full (no space left on device)" if "No space left on device" in said else None
+        why = self._location.unwritable() or full
+        if why:
+            STOPPED_FOR.append(f"{self._location} is {why}; make room there (or writable), "
+                               "then resume")  # fmt: skip
             stop_tune()
 
 

@@ -66,7 +66,7 @@ from search.experiment import (
     resume_command,
 )
 from search.held_out import finish
-from search.interrupt import ENDED, STOPPED_FOR, EndedTrials, FullStorage, stop_tune, tune_phase
+from search.interrupt import ENDED, STOPPED_FOR, EndedTrials, StorageWatch, stop_tune, tune_phase
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.nodes import NodeWatch
 from search.pretraining import with_pretrained_lm
@@ -74,7 +74,7 @@ from search.publish import staged
 from search.report import REPORT_FILE, write_report
 from search.resources import Placement, place
 from search.searcher import make_searcher
-from search.storage import StorageError, storage_full
+from search.storage import StorageError, write_failure
 from search.tensorboard import write_experiment
 from search.trainable import resolved_config, run_trial, trial_dirname
 
@@ -161,7 +161,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
             callbacks=[
                 CSVLoggerCallback(),
                 JsonLoggerCallback(),
-                FullStorage(config.location),  # before EndedTrials: its trial did not end
+                StorageWatch(config.location),  # before EndedTrials: its trial did not end
                 EndedTrials(),
                 NodeWatch(config.node_wait, stop_tune),
                 SchedulerState(scheduler),  # Ray Tune does not save schedulers
@@ -333,12 +333,12 @@ def run_command(argv: list[str]) -> int:
     except QatuneError as err:
         return fail(err)
     except OSError as err:
-        if config is None or not storage_full(err):
+        why = write_failure(err)
+        if config is None or why is None:
             raise
-        written = err.filename or "a file"
         return fail(StorageError(
-            f"{config.location} is full (no space left on device, writing {written}): free "
-            f"space there, then resume: {resume_command(config.location)}"
+            f"{config.location} is {why} (writing {err.filename or 'a file'}); make room there "
+            f"(or writable), then resume: {resume_command(config.location)}"
         ))  # fmt: skip
     finally:  # also a Ray a signal stopped half-way through its start
         if not callers_ray and ray.is_initialized():

@@ -44,10 +44,17 @@ def is_uri(location: str) -> bool:
     return bool(SCHEME.match(location))
 
 
-def storage_full(err: BaseException) -> bool:
-    """A write failed because the filesystem is full (pyarrow says so in words)."""
-    text = str(err)
-    return getattr(err, "errno", None) == errno.ENOSPC or "No space left on device" in text
+def write_failure(err: BaseException) -> str | None:
+    """What a failed write says of its filesystem: full, read-only, not ours to write; None
+    for any other failure (pyarrow says it in words, not errno)."""
+    code, text = getattr(err, "errno", None), str(err)
+    if code == errno.ENOSPC or "No space left on device" in text:
+        return "full (no space left on device)"
+    if code == errno.EROFS or "Read-only file system" in text:
+        return "read-only"
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return "not writable (permission denied)"
+    return None
 
 
 class _AtomicWriter:
@@ -255,10 +262,11 @@ class Location:
             elif kind == pafs.FileType.File:
                 self.fs.delete_file(path)
 
-    def full(self) -> bool:
-        """The experiment's filesystem takes no more MiB (object storage is never full)."""
+    def unwritable(self) -> str | None:
+        """Why the experiment's filesystem takes no more MiB now ("full (no space left on
+        device)", "read-only", ...), or None; object storage is taken as writable."""
         if self.remote:
-            return False
+            return None
         probe = self.local / f".qatune-probe-{uuid.uuid4().hex}"
         try:
             with open(probe, "wb") as out:
@@ -266,10 +274,11 @@ class Location:
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as err:
-            return storage_full(err)
+            return write_failure(err)
         finally:
-            probe.unlink(missing_ok=True)
-        return False
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        return None
 
     def delete_checkpoints(self) -> int:
         """The trials' resumable states at the URI; the bytes they held."""

@@ -198,3 +198,53 @@ def test_a_search_on_s3_writes_what_a_local_one_writes_and_resumes_from_the_uri(
     assert differ <= {".qatune.lock"}, sorted(differ)
     with fs.open_input_stream("qatune-test/results/same/trials.csv") as stream:
         assert len(pd.read_csv(stream)) == 3
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_a_disk_that_takes_no_more_writes_stops_the_search_in_one_line_and_it_resumes(
+    prepared_sample, tmp_path, fault
+):
+    """Once 710 lines and 16 tracebacks, then a resume that could not read the half-written
+    state and looped. Now: one line naming the directory, then a resume that completes once
+    the disk has room (or is writable) again."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    size = "40m" if fault == "full" else "600m"
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)]
+    if subprocess.run(mount).returncode:
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    try:
+        keys = ["num_samples=4", "max_epochs=3", "baseline=false", "max_train_rows=3000"]
+        args = search_args(prepared_sample, disk, "faulty", *SEARCH, *keys)
+        env = {**os.environ, "RAY_TMPDIR": "/tmp"}
+        log = tmp_path / "driver.log"
+        driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
+                                  stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # fmt: skip
+        try:
+            if fault == "read-only":  # once the first trial has reported
+                progress = lambda: bool(list((disk / "faulty").glob("*_*/progress.csv")))  # noqa: E731
+                deadline = time.time() + 300
+                while not progress() and time.time() < deadline:
+                    time.sleep(0.1)
+                subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+            code = driver.wait(timeout=600)
+        finally:
+            kill_session(driver.pid)
+        text = log.read_text()
+        assert code == 1, text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
+        last = text.strip().splitlines()[-1]
+        why = "is full (no space left on device)" if fault == "full" else "is read-only"
+        assert last.startswith("error: search stopped: ") and why in last, last
+        assert last.endswith(f"Resume: python -m search.run resume={disk / 'faulty'}")
+
+        subprocess.run(["mount", "-o", "remount,rw,size=600m", str(disk)], check=True)
+        resumed = run_search([sys.executable, "-m", "search.run", f"resume={disk / 'faulty'}",
+                              "ray_cpus=2"], env, REPO)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        trials = pd.read_csv(disk / "faulty" / "trials.csv")
+        assert len(trials) == 4 and (trials["status"] == "ok").all()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
