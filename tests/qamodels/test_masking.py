@@ -144,3 +144,22 @@ def test_reverse_padded_is_an_involution_within_length():
     length = torch.tensor([3, 2])
     assert reverse_padded(x, length).tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
     assert torch.equal(reverse_padded(reverse_padded(x, length), length), x)
+
+
+def test_the_transformer_layers_compute_what_torchs_encoder_does():
+    """The SDPA layers (qamodels/transformer.py) load nn.TransformerEncoder's weights (a
+    model saved before them) and give its outputs on every non-pad token."""
+    from qamodels.transformer import EncoderStack
+
+    torch.manual_seed(0)
+    layer = torch.nn.TransformerEncoderLayer(16, 2, 32, 0.1, batch_first=True, norm_first=True)
+    reference = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    ours = EncoderStack((16, 2, 32, 0.1), 2).eval()
+    ours.load_state_dict(reference.state_dict())  # strict: every name matches
+    ids, mask = padded([torch.arange(n) for n in LENGTHS], max(LENGTHS) + 2, torch.Generator())
+    x = torch.randn(*ids.shape, 16, device=DEVICE)
+    reference, ours = reference.to(DEVICE), ours.to(DEVICE)
+    with torch.no_grad():
+        expected = reference(x, src_key_padding_mask=~mask)
+        got = ours(x, mask)
+    torch.testing.assert_close(got[mask], expected[mask], atol=TOLERANCE, rtol=TOLERANCE)
