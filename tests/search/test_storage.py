@@ -169,11 +169,12 @@ def test_a_search_on_s3_writes_what_a_local_one_writes_and_resumes_from_the_uri(
     args = search_args(prepared_sample, tmp_path, "same", *keys)
     args = [a for a in args if not a.startswith("storage_path=")] + [f"storage_path={uri}"]
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # fmt: skip
+    with open(log, "w") as out:  # the console's lines (stdout) and the stop's (stderr)
+        driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True, stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
     try:
-        code = signal_when(driver, lambda: "trial 1/3 ended" in open(
-            log).read(), [signal.SIGTERM], log)  # fmt: skip
+        code = signal_when(driver, lambda: "trial 1/3 ended" in log.read_text(), [signal.SIGTERM],
+                           log)  # fmt: skip
     finally:
         kill_session(driver.pid)
     assert code == 128 + signal.SIGTERM, log.read_text()[-3000:]
