@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import SHARED_DATA
 
-from search.experiment import remove_resumable_states
+from search.checkpoints import remove_resumable_states
 from search.storage import Location
 
 DEFAULT = ["arch=dan,cnn_parallel", "num_samples=6", "max_epochs=6", "embeddings=random",

@@ -12,6 +12,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import pickle
 import re
 import shlex
 import shutil
@@ -161,6 +162,8 @@ def open_experiment(
         if config.resuming and not location.remote:  # finished or started meanwhile
             check_trusted(config.experiment_path)  # before anything of it is unpickled
             remove_temporaries(config.experiment_path)
+        if config.resuming:
+            check_saved_state(config.experiment_path, str(location))
         elif config.overwrite and not config.resuming:
             remove_own_entries(location)
         mark(config.experiment_path)
@@ -178,6 +181,29 @@ def remove_temporaries(path: Path) -> None:
     for entry in path.iterdir():
         if TEMPORARY.fullmatch(entry.name) and entry.is_file():
             entry.unlink()
+
+
+# Ray Tune's state files; the newest of each kind is what a resume reads.
+STATE_FILES = ("experiment_state-*.json", "searcher-state-*.pkl", "callback-states-*.pkl")
+
+
+def check_saved_state(path: Path, where: str) -> None:
+    """Before Ray Tune restores: the newest state of each kind reads back. A damaged one
+    (a copy cut short, a disk that filled before qatune wrote atomically) once made Ray Tune
+    restart the experiment in place, or wait idle for ever; now it is one line."""
+    for pattern in STATE_FILES if started(path) else ():
+        found = sorted(path.glob(pattern))
+        if not found:
+            continue
+        try:
+            with open(found[-1], "rb") as file:
+                json.load(file) if pattern.endswith(".json") else pickle.load(file)  # noqa: S301
+        except Exception as err:  # noqa: BLE001 - any failure to read it back is damage
+            raise SearchConfigError(
+                f"resume={where}: its saved search state {found[-1].name} is damaged "
+                f"({type(err).__name__}: {str(err)[:100]}); restore the experiment from a "
+                "copy, or start a new one (another name=)"
+            ) from None
 
 
 def mark(path: Path) -> None:
@@ -278,54 +304,3 @@ def ignored_on_resume(
                     ignored.append(f"{key}={getattr(new, key)} (it has {getattr(old, key)})")
                 break
     return ignored
-
-
-CHECKPOINT_PREFIX = "checkpoint_"
-
-
-def refill_deleted_checkpoints(path: Path) -> list[Path]:
-    """Before a resume: an empty directory for each checkpoint Ray deleted after its last
-    snapshot of the experiment.
-
-    Why: Ray keeps `num_to_keep` checkpoints per trial and deletes the older ones as new ones
-    arrive, but snapshots the experiment only every `num_to_keep` checkpoints. A driver killed
-    in between leaves a snapshot that still lists a deleted checkpoint; on resume Ray tries to
-    delete it again, `_delete_fs_path` raises "Path not found" and Ray logs "Error handling
-    checkpoint" with a traceback, skipping its own bookkeeping of that checkpoint (index, state).
-    With the directory back, the deletion succeeds. Only gaps below a trial's newest
-    checkpoint are refilled: Ray restores from the newest, which it never deletes."""
-    made = []
-    for trial_dir in [d for d in path.iterdir() if d.is_dir()] if path.is_dir() else []:
-        indices = {
-            int(p.name[len(CHECKPOINT_PREFIX) :])
-            for p in trial_dir.glob(f"{CHECKPOINT_PREFIX}*")
-            if p.is_dir() and p.name[len(CHECKPOINT_PREFIX) :].isdigit()
-        }
-        for index in set(range(max(indices, default=0))) - indices:
-            placeholder = trial_dir / f"{CHECKPOINT_PREFIX}{index:06d}"
-            placeholder.mkdir()
-            made.append(placeholder)
-    return made
-
-
-def remove_resumable_states(location: Location) -> int:
-    """After a search has ended and published its outputs: every trial's checkpoint_*/ (the
-    state a failed or interrupted trial restarts from, ~5x its model), which nothing can use
-    once every trial has ended. The trials' best_model/ stay (the ensemble's members and
-    best_model/ link them). Returns the bytes freed."""
-    if location.remote:
-        return location.delete_checkpoints()
-    freed = 0
-    for checkpoint in location.local.glob(f"*/{CHECKPOINT_PREFIX}*"):
-        if checkpoint.is_dir() and OWN_NAMES.fullmatch(checkpoint.parent.name):
-            freed += sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file())
-            shutil.rmtree(checkpoint)
-    return freed
-
-
-def remove_empty_checkpoints(path: Path) -> None:
-    """After a search: the refilled directories Ray's last snapshot no longer listed (a real
-    checkpoint is never empty)."""
-    for placeholder in path.glob(f"*/{CHECKPOINT_PREFIX}*"):
-        if placeholder.is_dir() and not any(placeholder.iterdir()):
-            placeholder.rmdir()

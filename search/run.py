@@ -44,6 +44,11 @@ from search import budget
 from search.autoscaler import autoscaling
 from search.baseline import baseline_result, cancel_baseline, start_baseline
 from search.budget import BudgetStopper
+from search.checkpoints import (
+    refill_deleted_checkpoints,
+    remove_empty_checkpoints,
+    remove_resumable_states,
+)
 from search.cluster import check_shared_storage, connect
 from search.config import (
     SearchConfig,
@@ -60,9 +65,6 @@ from search.experiment import (
     ignored_on_resume,
     mark_partial,
     open_experiment,
-    refill_deleted_checkpoints,
-    remove_empty_checkpoints,
-    remove_resumable_states,
     resume_command,
 )
 from search.held_out import finish
