@@ -184,7 +184,12 @@ def remove_temporaries(path: Path) -> None:
 
 
 # Ray Tune's state files; the newest of each kind is what a resume reads.
-STATE_FILES = ("experiment_state-*.json", "searcher-state-*.pkl", "callback-states-*.pkl")
+STATE_FILES = (
+    "experiment_state-*.json",
+    "search_gen_state-*.json",
+    "searcher-state-*.pkl",
+    "callback-states-*.pkl",
+)
 
 
 def check_saved_state(path: Path, where: str) -> None:
@@ -197,7 +202,8 @@ def check_saved_state(path: Path, where: str) -> None:
             continue
         try:
             with open(found[-1], "rb") as file:
-                json.load(file) if pattern.endswith(".json") else pickle.load(file)  # noqa: S301
+                # experiment_state is JSON; the rest are pickles (search_gen_state's name aside)
+                json.load(file) if pattern.startswith("experiment_") else pickle.load(file)  # noqa: S301
         except Exception as err:  # noqa: BLE001 - any failure to read it back is damage
             raise SearchConfigError(
                 f"resume={where}: its saved search state {found[-1].name} is damaged "

@@ -406,3 +406,32 @@ def test_an_address_where_something_else_listens_is_one_line(tmp_path, monkeypat
             cluster.check_gcs_answers(address)
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("damaged", ["experiment_state-2026-01-01_00-00-00.json",
+                                     "search_gen_state-2026-01-01_00-00-00.json",
+                                     "searcher-state-2026-01-01_00-00-00.pkl"])  # fmt: skip
+def test_a_resume_of_a_damaged_saved_state_is_one_line_before_ray_reads_it(tmp_path, damaged):
+    """A truncated searcher state once left the resumed search idle for ever ("Restarting
+    experiment", then nothing; the first Ctrl-C did nothing)."""
+    import json
+    import pickle
+
+    from search.config import SearchConfig, SearchConfigError
+    from search.experiment import open_experiment
+
+    search = SearchConfig(storage_path=str(tmp_path), name="cut", num_samples=3)
+    with open_experiment(search, PrepConfig()):
+        pass
+    experiment = tmp_path / "cut"
+    (experiment / "tuner.pkl").write_bytes(pickle.dumps({"ray": "tuner"}))  # Ray has run
+    (experiment / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps({"a": 1}))
+    for name in ("search_gen_state-2026-01-01_00-00-00.json",
+                 "searcher-state-2026-01-01_00-00-00.pkl"):  # fmt: skip
+        (experiment / name).write_bytes(pickle.dumps({"state": list(range(100))}))
+    whole = (experiment / damaged).read_bytes()
+    (experiment / damaged).write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    resume = SearchConfig(storage_path=str(tmp_path), name="cut", resume="true")
+    with pytest.raises(SearchConfigError, match=f"its saved search state {damaged} is damaged"):
+        with open_experiment(resume, PrepConfig()):
+            pass
