@@ -7,6 +7,7 @@ a small tmpfs (skipped where this machine does not allow mounting one)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -102,17 +103,21 @@ def s3_storage(tmp_path_factory):
     server.wait()
 
 
+def generic(relative: str) -> str:
+    """A file's path with what differs between two runs of one command named generically:
+    trial ids, ensemble members (trial ids), TensorBoard's time-stamped file names."""
+    relative = re.sub(r"^dan_[0-9a-f]+/", "dan_<trial>/", relative)
+    relative = re.sub(r"^best_ensemble/[0-9a-f]{8}/", "best_ensemble/<member>/", relative)
+    return re.sub(r"events\.out\.tfevents\.[\w.-]+$", "events.out.tfevents.<time>", relative)
+
+
 def bucket_files(fs, prefix: str) -> set[str]:
-    """Every file under prefix, trial directories named by their architecture only (trial ids
-    are random)."""
-    found = set()
-    for info in fs.get_file_info(pafs.FileSelector(prefix, recursive=True)):
-        if info.type == pafs.FileType.File:
-            parts = info.path[len(prefix) + 1 :].split("/")
-            if parts[0].startswith("dan_"):
-                parts[0] = "dan_<trial>"
-            found.add("/".join(parts))
-    return found
+    """Every file under prefix, named generically."""
+    return {
+        generic(info.path[len(prefix) + 1 :])
+        for info in fs.get_file_info(pafs.FileSelector(prefix, recursive=True))
+        if info.type == pafs.FileType.File
+    }
 
 
 def run_search(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -188,12 +193,8 @@ def test_a_search_on_s3_writes_what_a_local_one_writes_and_resumes_from_the_uri(
                           "ray_cpus=2"], env, REPO)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     in_bucket = bucket_files(fs, "qatune-test/results/same")
-    on_disk = {
-        str(p.relative_to(tmp_path / "local" / "same"))
-        for p in (tmp_path / "local" / "same").rglob("*")
-        if p.is_file()
-    }
-    on_disk = {"dan_<trial>" + f[f.index("/") :] if f.startswith("dan_") else f for f in on_disk}
+    local_dir = tmp_path / "local" / "same"
+    on_disk = {generic(str(p.relative_to(local_dir))) for p in local_dir.rglob("*") if p.is_file()}
     ray_state = ("experiment_state-", "search_gen_state-", "searcher-state-", "callback-states-")
     differ = {f for f in in_bucket ^ on_disk if not f.startswith(ray_state)}
     assert differ <= {".qatune.lock"}, sorted(differ)
@@ -203,17 +204,14 @@ def test_a_search_on_s3_writes_what_a_local_one_writes_and_resumes_from_the_uri(
 
 @pytest.mark.e2e
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["full", "read-only"])
-def test_a_disk_that_takes_no_more_writes_stops_the_search_in_one_line_and_it_resumes(
-    prepared_sample, tmp_path, fault
-):
+def test_a_full_disk_stops_the_search_in_one_line_and_it_resumes(prepared_sample, tmp_path):
     """Once 710 lines and 16 tracebacks, then a resume that could not read the half-written
     state and looped. Now: one line naming the directory, then a resume that completes once
-    the disk has room (or is writable) again."""
+    the disk has room again."""
+    fault = "full"
     disk = tmp_path / "disk"
     disk.mkdir()
-    size = "40m" if fault == "full" else "600m"
-    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)]
+    mount = ["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(disk)]
     if subprocess.run(mount).returncode:
         pytest.skip("this machine does not let the tests mount a tmpfs")
     try:
@@ -224,12 +222,6 @@ def test_a_disk_that_takes_no_more_writes_stops_the_search_in_one_line_and_it_re
         driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # fmt: skip
         try:
-            if fault == "read-only":  # once the first trial has reported
-                progress = lambda: bool(list((disk / "faulty").glob("*_*/progress.csv")))  # noqa: E731
-                deadline = time.time() + 300
-                while not progress() and time.time() < deadline:
-                    time.sleep(0.1)
-                subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
             code = driver.wait(timeout=600)
         finally:
             kill_session(driver.pid)
@@ -237,15 +229,31 @@ def test_a_disk_that_takes_no_more_writes_stops_the_search_in_one_line_and_it_re
         assert code == 1, text[-3000:]
         assert "Traceback" not in text, text[-3000:]
         last = text.strip().splitlines()[-1]
-        why = "is full (no space left on device)" if fault == "full" else "is read-only"
-        assert last.startswith("error: search stopped: ") and why in last, last
+        assert last.startswith("error: search stopped: ") and f"is {fault} (no space" in last
         assert last.endswith(f"Resume: python -m search.run resume={disk / 'faulty'}")
 
-        subprocess.run(["mount", "-o", "remount,rw,size=600m", str(disk)], check=True)
+        subprocess.run(["mount", "-o", "remount,size=600m", str(disk)], check=True)
         resumed = run_search([sys.executable, "-m", "search.run", f"resume={disk / 'faulty'}",
                               "ray_cpus=2"], env, REPO)  # fmt: skip
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         trials = pd.read_csv(disk / "faulty" / "trials.csv")
         assert len(trials) == 4 and (trials["status"] == "ok").all()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_read_only_experiment_directory_is_named_so(tmp_path):
+    """What stops a search whose directory was made read-only under it (search/interrupt.py
+    StorageWatch). A read-only remount of a directory Ray has files open in is refused by the
+    kernel (EBUSY), so this case is checked on a tmpfs mounted read-only."""
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(disk)]).returncode:
+        pytest.skip("this machine does not let the tests mount a tmpfs")
+    try:
+        location = Location(str(tmp_path), "ro")
+        assert location.unwritable() == "read-only"
+        (tmp_path / "rw").mkdir()
+        assert Location(str(tmp_path), "rw").unwritable() is None
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
