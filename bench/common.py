@@ -26,5 +26,28 @@ def sample_config(data_dir: str, raw_dir: str | Path = SHARED_DATA) -> PrepConfi
     )
 
 
+SUITE = Path(os.environ.get("QATUNE_SUITE", REPO.parent / "shared" / "data" / "suite"))
+# The development suite (../shared/data/suite/README.md) as the main command's data keys.
+SUITE_SETS = {
+    "sample": [f"raw_dir={SHARED_DATA}", "categories=all", "valid_size=0.1", "train_size=0.6"],
+    "clinc150": [
+        f"source={SUITE / 'clinc150' / 'train.csv'}",
+        f"test_source={SUITE / 'clinc150' / 'test.csv'}",
+        "text_column=text",
+        "label_column=intent",
+    ],  # fmt: skip
+    "ag_news": [
+        f"source={SUITE / 'ag_news' / 'news.csv'}",
+        "text_column=text",
+        "label_column=topic",
+    ],  # fmt: skip
+}
+
+
+def suite_config(name: str, data_dir: str) -> PrepConfig:
+    """A set of the suite (or the sample) as a PrepConfig, prepared under `data_dir`."""
+    return parse_overrides(PrepConfig, [*SUITE_SETS[name], f"data_dir={data_dir}"])
+
+
 def prepared_sample(data_dir: str, raw_dir: str | Path = SHARED_DATA) -> PreparedData:
     return load(prepare(sample_config(data_dir, raw_dir)))

@@ -1,6 +1,7 @@
 """Training variants of each architecture's recipe on several split seeds of the sample.
 
     python bench/recipe_bench.py archs=dan seeds=0,1,2 "variants=plain;label_smoothing=0.1"
+    python bench/recipe_bench.py set=clinc150 seeds=0 "variants=dan/wide=1;dan/wide=2"
 
 Each variant (`;`-separated, each a space-separated list of TrainConfig keys, or model
 parameters as `arch/name=value`, laid over the recipe; `plain`: the recipe as the search runs
@@ -21,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import torch
-from common import sample_config
+from common import SUITE_SETS, suite_config
 
 from data_prep import load, prepare
 from data_prep.cli import arg, parse_overrides
@@ -41,6 +42,8 @@ class RecipeBench:
     epochs: int = arg(15, "epochs per run (the search's max_epochs)", min=1)
     train_size: float = arg(0.6, "the sample's train share (the README's command: 0.6)")
     data_dir: str = arg("", "where the splits are prepared; default: a temporary directory")
+    set: str = arg("sample", "the data: the sample, or a set of the suite (bench/common.py)",
+                   choices=tuple(SUITE_SETS))  # fmt: skip
 
 
 def recipe(arch: str) -> tuple[dict, dict]:
@@ -74,8 +77,10 @@ def main(argv: list[str]) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in (int(s) for s in bench.seeds.split(",")):
-            config = sample_config(bench.data_dir or tmp)
-            config = replace(config, split_seed=seed, train_size=bench.train_size)
+            config = suite_config(bench.set, bench.data_dir or tmp)
+            config = replace(config, split_seed=seed)
+            if bench.set == "sample":
+                config = replace(config, train_size=bench.train_size)
             data = load(prepare(config))
             baseline = fit_baseline(data)
             rows.append({"arch": "baseline", "variant": baseline.name, "seed": seed,

@@ -23,27 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import REPO
-from lift_bench import README_DATA, row
+from common import SUITE_SETS
+from lift_bench import row
 
 from data_prep.cli import arg, parse_overrides
 from search.markdown import markdown_table
 
-SUITE = Path(os.environ.get("QATUNE_SUITE", REPO.parent / "shared" / "data" / "suite"))
-SETS = {
-    "sample": README_DATA,
-    "clinc150": [
-        f"source={SUITE / 'clinc150' / 'train.csv'}",
-        f"test_source={SUITE / 'clinc150' / 'test.csv'}",
-        "text_column=text",
-        "label_column=intent",
-    ],  # fmt: skip
-    "ag_news": [
-        f"source={SUITE / 'ag_news' / 'news.csv'}",
-        "text_column=text",
-        "label_column=topic",
-    ],  # fmt: skip
-}
+SETS = SUITE_SETS
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,16 @@ question ("fit in" vs "in fit") at the cost of one more embedding table.
 With `wide=1` a linear model over the words and word pairs adds its logits to the MLP's (the
 wide and deep model of Cheng et al. 2016): what the TF-IDF baseline does well, rare words
 that name a category, reaches the output directly (BENCHMARKS.md, "What moves the best
-single model").
+single model"). `wide=2` weighs its terms as the baseline does: each word and word pair by
+its inverse document frequency on the training split, the row L2-normalised (a linear
+model on TF-IDF features, inside the network).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -35,8 +38,9 @@ class DANConfig:
     norm: str = arg("layer", "normalization of the average and hidden layers", choices=NORMS)
     ngrams: int = arg(1, "1: words; 2: words and hashed word pairs (fastText)", choices=(1, 2))
     buckets: int = arg(20_000, "hash buckets of the word pairs (ngrams=2)", min=1)
-    wide: int = arg(0, "1: add a linear path from words and word pairs to the logits",
-                    choices=(0, 1))  # fmt: skip
+    wide: int = arg(0, "1: add a linear path from words and word pairs to the logits; 2: "
+                    "the same on TF-IDF weights (idf of the training split)",
+                    choices=(0, 1, 2))  # fmt: skip
     wide_buckets: int = arg(2**17, "hash buckets of the wide path's word pairs", min=1)
 
 
@@ -59,7 +63,17 @@ class DAN(nn.Module):
             p.norm,
         )
         # Built last: the other layers draw the same initial weights with or without it.
-        self.wide = Wide(embedding.num_embeddings, p.wide_buckets, classes) if p.wide else None
+        self.wide = (
+            Wide(embedding.num_embeddings, p.wide_buckets, classes, idf=p.wide == 2)
+            if p.wide
+            else None
+        )
+
+    def fit_statistics(self, ids: np.ndarray, mask: np.ndarray) -> None:
+        """What the model takes from the training split before training (the wide path's
+        inverse document frequencies, with wide=2)."""
+        if self.wide is not None and self.wide.idf:
+            self.wide.fit_idf(ids, mask)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = self.word_dropout(mask).unsqueeze(-1).float()
@@ -87,15 +101,46 @@ class Wide(nn.Module):
     """A linear model over the words and hashed word pairs (Cheng et al. 2016's wide part):
     one weight per class for each, summed and scaled by 1/sqrt(terms) as the L2-normalized
     TF-IDF of the baseline is. A rare word that names a category moves the logits directly,
-    not through an average of all the words and an MLP. Starts at zero: a plain DAN."""
+    not through an average of all the words and an MLP. Starts at zero: a plain DAN.
 
-    def __init__(self, vocab: int, buckets: int, classes: int):
+    With `idf`, each term is weighted by its inverse document frequency (smoothed as
+    scikit-learn's TfidfVectorizer does) and the row by the L2 norm of those weights."""
+
+    def __init__(self, vocab: int, buckets: int, classes: int, idf: bool = False):
         super().__init__()
         self.words = nn.Embedding(vocab, classes)
         self.pairs = nn.Embedding(buckets, classes)
         nn.init.zeros_(self.words.weight)
         nn.init.zeros_(self.pairs.weight)
+        self.idf = idf
+        if idf:  # saved with the model: predict weighs terms as training did
+            self.register_buffer("word_idf", torch.ones(vocab))
+            self.register_buffer("pair_idf", torch.ones(buckets))
+
+    def fit_idf(self, ids: np.ndarray, mask: np.ndarray) -> None:
+        """idf = 1 + ln((1 + n) / (1 + df)) of every word and pair bucket on `ids`."""
+        ids, keep = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
+        rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
+        pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % self.pairs.num_embeddings
+        for table, terms, kept, pair_rows in (
+            (self.word_idf, ids, keep, rows),
+            (self.pair_idf, pair_ids, keep[:, :-1] & keep[:, 1:], rows[:, :-1]),
+        ):
+            width = table.numel()
+            seen = np.unique(pair_rows[kept] * width + terms[kept]) % width  # once per row
+            df = np.bincount(seen, minlength=width)
+            table.copy_(torch.from_numpy(1 + np.log((1 + len(ids)) / (1 + df))))
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        total, count = bag(ids, mask, self.words, self.pairs)
-        return total * count.clamp(min=1).rsqrt()
+        if not self.idf:
+            total, count = bag(ids, mask, self.words, self.pairs)
+            return total * count.clamp(min=1).rsqrt()
+        weight = self.word_idf[ids].unsqueeze(-1) * mask  # (b, t, 1)
+        total = (self.words(ids) * weight).sum(1)
+        squares = (weight * weight).sum(1)
+        if ids.shape[1] > 1:
+            pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % self.pairs.num_embeddings
+            pair_weight = self.pair_idf[pair_ids].unsqueeze(-1) * mask[:, :-1] * mask[:, 1:]
+            total = total + (self.pairs(pair_ids) * pair_weight).sum(1)
+            squares = squares + (pair_weight * pair_weight).sum(1)
+        return total * squares.clamp(min=1e-12).rsqrt()

@@ -94,8 +94,10 @@ class Trainer:
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         model, self.params, self.transferred = build_classifier(config, data, params or {})
-        self.model = model.to(self.device)
         train = subset(data.train, config.max_train_rows, config.seed)
+        if hasattr(model, "fit_statistics"):  # e.g. the wide DAN's idf, from train alone
+            model.fit_statistics(train.ids, train.mask)
+        self.model = model.to(self.device)
         self.train_split = DeviceSplit.from_split(train, self.device)
         self.valid_split = DeviceSplit.from_split(data.valid, self.device)
         self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
