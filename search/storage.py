@@ -64,6 +64,7 @@ class Location:
 
     storage_path: str
     name: str
+    key: str = dataclasses.field(default="storage_path", compare=False)  # named in errors
 
     @property
     def remote(self) -> bool:
@@ -71,7 +72,7 @@ class Location:
 
     @functools.cached_property
     def _filesystem(self) -> tuple[pafs.FileSystem, str]:
-        return filesystem(self.storage_path)
+        return filesystem(self.storage_path, self.key)
 
     @property
     def fs(self) -> pafs.FileSystem:
@@ -196,7 +197,7 @@ class Location:
                     out.write(chunk)
 
 
-def filesystem(storage_path: str) -> tuple[pafs.FileSystem, str]:
+def filesystem(storage_path: str, key: str = "storage_path") -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem and path of a storage_path (one line when it is not one)."""
     if not is_uri(storage_path):
         path = os.path.abspath(os.path.expanduser(storage_path))
@@ -205,7 +206,7 @@ def filesystem(storage_path: str) -> tuple[pafs.FileSystem, str]:
         fs, path = pafs.FileSystem.from_uri(storage_path)
     except (pa.ArrowInvalid, ValueError, OSError) as err:
         raise StorageError(
-            f"storage_path={storage_path}: not a storage URI pyarrow can open "
+            f"{key}={storage_path}: not a storage URI pyarrow can open "
             f"({str(err).splitlines()[0][:160]}); e.g. s3://bucket/prefix or gs://bucket/prefix"
         ) from None
     return fs, path.rstrip("/")
@@ -217,19 +218,25 @@ def local_model(model: str) -> Path:
     if not is_uri(model):
         return Path(model).expanduser()
     storage_path, name = split_experiment_uri(model)
-    location = Location(storage_path, name)
+    location = Location(storage_path, name, key="model")
     target = CACHE / "models" / hashlib.sha256(model.encode()).hexdigest()[:16] / name
-    if location.fs.get_file_info(location.fs_path).type != pafs.FileType.Directory:
-        raise StorageError(f"model={model}: no such directory at that URI")
-    staging = target.with_name(f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     try:
-        staging.mkdir(parents=True)
-        pafs.copy_files(location.fs_path, str(staging), source_filesystem=location.fs)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if location.fs.get_file_info(location.fs_path).type != pafs.FileType.Directory:
+            raise StorageError(f"model={model}: no such directory at that URI")
+        staging = target.with_name(f".{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            staging.mkdir(parents=True)
+            pafs.copy_files(location.fs_path, str(staging), source_filesystem=location.fs)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as err:
+        raise StorageError(
+            f"model={model}: cannot copy it here ({str(err).splitlines()[0][:200]}); check "
+            "the URI, its credentials and endpoint_override="
+        ) from None
     return target
 
 
