@@ -76,7 +76,7 @@ from search.publish import staged
 from search.report import REPORT_FILE, write_report
 from search.resources import Placement, place
 from search.searcher import make_searcher
-from search.storage import StorageError, write_failure
+from search.storage import write_failure
 from search.tensorboard import write_experiment
 from search.trainable import resolved_config, run_trial, trial_dirname
 
@@ -338,7 +338,7 @@ def run_command(argv: list[str]) -> int:
         why = write_failure(err)
         if config is None or why is None:
             raise
-        return fail(StorageError(
+        return fail(SearchInterrupted(
             f"{config.location} is {why} (writing {err.filename or 'a file'}); make room there "
             f"(or writable), then resume: {resume_command(config.location)}"
         ))  # fmt: skip

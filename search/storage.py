@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from data_prep.errors import QatuneError
+from data_prep.cli import ConfigError
 from search.atomic_fs import AtomicLocalFiles
 
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -37,8 +37,8 @@ CACHE = Path(os.environ.get("QATUNE_CACHE", "~/.cache/qatune")).expanduser()
 CHECKPOINT = re.compile(r"(^|/)checkpoint_\d+(/|$)")
 
 
-class StorageError(QatuneError):
-    """A storage_path or experiment URI that cannot be used; the message says which."""
+class StorageError(ConfigError):
+    """A storage_path, resume= or model= URI that cannot be used; the message says which."""
 
 
 def is_uri(location: str) -> bool:
