@@ -42,6 +42,8 @@ class DANConfig:
                     "the same on TF-IDF weights (idf of the training split)",
                     choices=(0, 1, 2))  # fmt: skip
     wide_buckets: int = arg(2**17, "hash buckets of the wide path's word pairs", min=1)
+    wide_lr: float = arg(1.0, "the wide path's learning rate as a multiple of lr (alone, a "
+                         "linear model converges later than the MLP overfits)", min=0)  # fmt: skip
 
 
 class DAN(nn.Module):
@@ -62,12 +64,19 @@ class DAN(nn.Module):
             p.dropout,
             p.norm,
         )
+        self._wide_lr = p.wide_lr
         # Built last: the other layers draw the same initial weights with or without it.
         self.wide = (
             Wide(embedding.num_embeddings, p.wide_buckets, classes, idf=p.wide == 2)
             if p.wide
             else None
         )
+
+    def lr_scales(self) -> dict[int, float]:
+        """Learning-rate multiples of parameters (by id) for qamodels/optim.py."""
+        if self.wide is None or self._wide_lr == 1.0:
+            return {}
+        return {id(p): self._wide_lr for p in self.wide.parameters()}
 
     def fit_statistics(self, ids: np.ndarray, mask: np.ndarray) -> None:
         """What the model takes from the training split before training (the wide path's

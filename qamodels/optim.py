@@ -27,6 +27,7 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
     discriminative rates, the LM's embedding included); fine-tuned pretrained vectors at
     embedding_lr. Permanently frozen parameters (requires_grad off when built) are left out."""
     groups = layer_groups(model)
+    scales = model.lr_scales() if hasattr(model, "lr_scales") else {}  # e.g. the wide DAN's
     result = []
     for depth, params in enumerate(reversed(groups)):
         params = [p for p in params if p.requires_grad]
@@ -35,7 +36,11 @@ def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
         lr = config.lr / config.lr_decay**depth
         if depth == len(groups) - 1 and config.embedding == "finetune":
             lr = config.embedding_lr
-        result.append({"params": params, "lr": lr, "name": f"group{len(groups) - 1 - depth}"})
+        name = f"group{len(groups) - 1 - depth}"
+        for scale in sorted({scales.get(id(p), 1.0) for p in params}, reverse=True):
+            share = [p for p in params if scales.get(id(p), 1.0) == scale]
+            suffix = "" if scale == 1.0 else f"x{scale:g}"
+            result.append({"params": share, "lr": lr * scale, "name": name + suffix})
     return result[::-1]
 
 
