@@ -32,7 +32,9 @@ def test_samples_hold_only_their_architecture_and_all_build():
     seen = set()
     ids = torch.randint(2, 50, (3, 9))
     mask = torch.ones(3, 9, dtype=torch.bool)
-    for _ in range(60):  # past TPE's random start-up trials
+    for step in range(300):  # past TPE's random start-up trials, until every arch came
+        if step >= 60 and seen == set(ARCHITECTURES):
+            break
         trial = study.ask()
         space(trial)
         config = nested(trial.params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from qamodels.spaces import RECIPES, recipes
+from qamodels.spaces import RECIPE_VARIANTS, RECIPES, recipes
 from search.config import SearchConfig
 from search.searcher import FINISHED, make_searcher, startup_trials
 
@@ -33,7 +33,8 @@ def test_recipes_are_the_first_trials(searcher):
         for key, value in RECIPES[arch].items():
             group, name = key.split("/")
             assert config[group][name] == value
-    assert {**first["dan"], "wide": 1} == wide["dan"]  # the recipe's variant (RECIPE_VARIANTS)
+    variant = {key.split("/")[1]: value for key, value in RECIPE_VARIANTS["dan"][0].items()}
+    assert {**first["dan"], **variant} == wide["dan"]  # the recipe's variant
     assert fourth["arch"] in ("dan", "cnn_parallel")  # then the sampler takes over
 
 
