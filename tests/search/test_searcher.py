@@ -79,5 +79,5 @@ def test_sampler_settings_scale_with_the_budget():
     assert isinstance(sampler, optuna.samplers.TPESampler)
     assert sampler._n_startup_trials == startup_trials(60, SearchConfig().archs) == 12
     assert startup_trials(8, ["dan", "bilstm", "cnn_parallel"]) == 3
-    assert [p.get("dan/wide") for p in recipes(["dan"], ["random"])] == [0, 1]  # + its variant
+    assert [p.get("dan/wide") for p in recipes(["dan"], ["random"])] == [0, 2]  # + its variant
     assert len(recipes(["cnn_parallel"], ["random"])) == 1
