@@ -95,8 +95,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
     # traceback stays in the trial's error.txt). Ray's own output engine prints a box per
     # failed attempt at every verbosity; its older one is silent at verbose=0.
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
-    if not config.progress_table:
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if config.progress_table else "0"
     # A checkpoint with num_to_keep=1 forces a snapshot of the experiment state (a small JSON
     # and the searcher): cheap on a filesystem, so Ray's "may become a bottleneck" warning is
     # noise here.

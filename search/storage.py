@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from data_prep.atomic import atomic_path
 from data_prep.cli import ConfigError
 from search.atomic_fs import AtomicLocalFiles
 
@@ -189,8 +190,6 @@ class Location:
         return self.fs.get_file_info(selector)
 
     def _download(self, fs_path: str, target: Path) -> None:
-        from data_prep.atomic import atomic_path
-
         with atomic_path(target) as partial, self.fs.open_input_stream(fs_path) as stream:
             with open(partial, "wb") as out:
                 while chunk := stream.read(1 << 22):
