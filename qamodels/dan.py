@@ -42,6 +42,9 @@ class DANConfig:
                     "the same on TF-IDF weights (idf of the training split)",
                     choices=(0, 1, 2))  # fmt: skip
     wide_buckets: int = arg(2**17, "hash buckets of the wide path's word pairs", min=1)
+    wide_first: int = arg(0, "1: fit the wide path alone first (a linear model, early-stopped "
+                          "on valid), then the MLP on top of it, starting from zero",
+                          choices=(0, 1))  # fmt: skip
     wide_lr: float = arg(1.0, "the wide path's learning rate as a multiple of lr (alone, a "
                          "linear model converges later than the MLP overfits)", min=0)  # fmt: skip
 
@@ -64,7 +67,11 @@ class DAN(nn.Module):
             p.dropout,
             p.norm,
         )
-        self._wide_lr = p.wide_lr
+        self._wide_lr, self._wide_first = p.wide_lr, bool(p.wide and p.wide_first)
+        if self._wide_first:  # the MLP adds nothing until it learns: the start is the linear fit
+            last = self.head.net[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         # Built last: the other layers draw the same initial weights with or without it.
         self.wide = (
             Wide(embedding.num_embeddings, p.wide_buckets, classes, idf=p.wide == 2)
@@ -77,6 +84,13 @@ class DAN(nn.Module):
         if self.wide is None or self._wide_lr == 1.0:
             return {}
         return {id(p): self._wide_lr for p in self.wide.parameters()}
+
+    def linear_part(self) -> tuple[list[nn.Parameter], float]:
+        """With wide_first: the parameters the trainer fits alone before the rest (while the
+        MLP's output is zero the model is the linear model), and their learning-rate multiple."""
+        if not self._wide_first:
+            return [], 1.0
+        return list(self.wide.parameters()), self._wide_lr
 
     def fit_statistics(self, ids: np.ndarray, mask: np.ndarray) -> None:
         """What the model takes from the training split before training (the wide path's
