@@ -89,3 +89,27 @@ def test_the_trainer_fits_the_idf_on_the_training_split_and_saves_it(prepared_sa
     trainer.save_run(tmp_path / "run", result)
     model, _ = load_model(tmp_path / "run", "cpu")
     assert torch.equal(model.wide.word_idf, reference.word_idf)  # predict weighs as training
+
+
+def test_wide_first_starts_the_epochs_from_the_fitted_linear_model(prepared_sample):
+    """wide_first=1: before the first epoch the trainer has fitted the wide path alone; the
+    MLP's output is still zero, so the model is that linear model, and it is a fitted one."""
+    from qamodels.config import TrainConfig
+    from qamodels.trainer import Trainer
+
+    config = TrainConfig(arch="dan", epochs=1, max_train_rows=800, progress=False,
+                         embedding="random", embedding_dim=16, lr=0.01)  # fmt: skip
+    trainer = Trainer(config, prepared_sample, {"wide": 2, "wide_first": 1, "hidden": 16})
+    model = trainer.model.eval()
+    assert model.wide.words.weight.abs().sum() > 0, "the linear part was not fitted"
+    split, rows = trainer.valid_split, torch.arange(64)
+    batch = split.batch(rows, split.width(rows, False))
+    ids, mask = batch.ids, batch.mask
+    with torch.no_grad():
+        whole = model(ids, mask)
+        linear = model.wide(ids, mask.unsqueeze(-1).float())
+    torch.testing.assert_close(whole, linear)  # the MLP adds exactly nothing yet
+    metrics, _ = trainer.evaluate()
+    assert metrics["valid_accuracy"] > 2.0 / len(prepared_sample.labels)  # far above chance
+    result = trainer.fit()  # then the epochs train the whole model
+    assert result.history and model.head.net[-1].weight.abs().sum() > 0
