@@ -141,7 +141,7 @@ def connect(address: str, ray_cpus: int) -> None:
         # A signal while Ray starts is raised when ray.init has returned (Ray's own SIGTERM
         # handler, installed meanwhile, would exit with status 15 and no word); the caller
         # then stops this Ray (disconnect) and says so in one line.
-        with GUARD.deferring(exits=(SystemExit,)):
+        with GUARD.deferring(exits=(SystemExit,)), without_rays_sigterm_handler():
             ray.init(
                 address=address or None,
                 num_cpus=None if address else (ray_cpus or None),
@@ -153,6 +153,21 @@ def connect(address: str, ray_cpus: int) -> None:
             f"address={address}: could not join a Ray cluster ({str(err).splitlines()[0][:160]})"
             "; start one with `ray start --head`, or leave address empty for a local Ray"
         ) from None
+
+
+@contextlib.contextmanager
+def without_rays_sigterm_handler():
+    """ray.init installs a SIGTERM handler that raises SystemExit first thing; a SIGTERM
+    then, inside a fork hook of its start-up, was swallowed ("Exception ignored") and the
+    search ran on to exit 0. Meanwhile the guard's own handler stays and records it."""
+    from ray._private import utils  # Ray 2.60 (pinned): where ray.init sets it
+
+    original = utils.set_sigterm_handler
+    utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = original
 
 
 def wait_for(ref, doing: str):

@@ -25,22 +25,22 @@ from search.storage import Location
 # Why the search stopped itself (no node came, the storage is full): a line each. Module
 # state, as ENDED below.
 STOPPED_FOR: list[str] = []
-# Trial ids that ended on their own (finished, stopped by the scheduler, failed): Ray marks
-# the ones a stop ended TERMINATED too, without telling its callbacks. Module state, not the
-# callback's: Ray pickles the callback with the experiment and a resumed search runs the
-# unpickled copy.
+# Trial ids that ended on their own (finished, stopped by the scheduler, failed) while no
+# signal was stopping the search, and those still open at the last step before one: Ray
+# marks the trials a stop ends TERMINATED too, without telling its callbacks. Module state,
+# not the callback's: Ray pickles the callback with the experiment and a resumed search runs
+# the unpickled copy.
 ENDED: set[str] = set()
+OPEN: set[str] = set()
 
 
 class EndedTrials(Callback):
-    """Records the trials that ended on their own: those that had ended before a resumed
-    search started, and those that end while no signal (or end of the wait for nodes:
-    search/nodes.py) is stopping the search."""
+    """Tells the trials that ended on their own from those a stop ended (ended_trials)."""
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
-        # Also a resumed search's trials that ended in an earlier run (no callback for them).
         if GUARD.received is None and not STOPPED_FOR:
-            ENDED.update(t.trial_id for t in trials if t.status in ("TERMINATED", "ERROR"))
+            OPEN.clear()
+            OPEN.update(t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR"))
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._ended(trial)
@@ -51,6 +51,14 @@ class EndedTrials(Callback):
     def _ended(self, trial) -> None:
         if GUARD.received is None and not STOPPED_FOR:
             ENDED.add(trial.trial_id)
+
+
+def ended_trials(trials: list) -> int:
+    """Of a search's trials (Ray's, with their status), those that ended on their own: also
+    the ones that had ended before a resume, not the ones a signal (or a stop of the search's
+    own) found running or waiting."""
+    stopped = OPEN - ENDED
+    return sum(t.status in ("TERMINATED", "ERROR") and t.trial_id not in stopped for t in trials)
 
 
 class StorageWatch(Callback):
@@ -112,6 +120,7 @@ QUIETED = ("ray.tune.tune", "ray.tune.execution.experiment_state")
 def tune_phase() -> Iterator[None]:
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     ENDED.clear()  # a search run again in the same process counts afresh
+    OPEN.clear()
     STOPPED_FOR.clear()
     quiet = _QuietStop()
     for name in QUIETED:

@@ -68,7 +68,14 @@ from search.experiment import (
     resume_command,
 )
 from search.held_out import finish
-from search.interrupt import ENDED, STOPPED_FOR, EndedTrials, StorageWatch, stop_tune, tune_phase
+from search.interrupt import (
+    STOPPED_FOR,
+    EndedTrials,
+    StorageWatch,
+    ended_trials,
+    stop_tune,
+    tune_phase,
+)
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.nodes import NodeWatch
 from search.pretraining import with_pretrained_lm
@@ -199,10 +206,10 @@ def run_search(config: SearchConfig, data: PreparedData):
         cancel_baseline(baseline)
 
 
-def ended_trials() -> int:
-    """Trials that ended on their own (finished, early-stopped, failed): Ray marks the ones
-    a stop ended TERMINATED too (search/interrupt.py tells them apart)."""
-    return len(ENDED)
+def trials_of(results) -> list:
+    """Ray's trials behind a ResultGrid, with their status (Ray 2.60, pinned: the grid itself
+    does not say which trials are still pending)."""
+    return results._experiment_analysis.trials
 
 
 def interrupted(results, config: SearchConfig) -> bool:
@@ -211,7 +218,7 @@ def interrupted(results, config: SearchConfig) -> bool:
     if GUARD.received is not None or STOPPED_FOR:
         return True
     expected = len(results) if budget.ended() else config.num_samples
-    return ended_trials() < expected
+    return ended_trials(trials_of(results)) < expected
 
 
 def headline(table: pd.DataFrame) -> str:
@@ -245,7 +252,7 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
         cancel_baseline(baseline)
         write_leaderboard(board, rows, pd.DataFrame(), experiment_dir, partial=True)
         location.push(["leaderboard.md", "leaderboard.csv", "trials.csv"])
-        ended = f"{ended_trials()} of {config.num_samples} trials had ended"
+        ended = f"{ended_trials(trials_of(results))} of {config.num_samples} trials had ended"
         if GUARD.received is not None:
             raise Interrupted(GUARD.received, ended)
         if STOPPED_FOR:

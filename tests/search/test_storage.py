@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -120,8 +121,16 @@ def bucket_files(fs, prefix: str) -> set[str]:
     }
 
 
+def private_ray(env: dict) -> dict:
+    """A Ray temp dir of the command's own (short: Ray's socket paths must stay under the
+    AF_UNIX limit), apart from the tests' own local Ray in /tmp/ray."""
+    return {**env, "RAY_TMPDIR": tempfile.mkdtemp(prefix="qs", dir="/tmp")}
+
+
 def run_search(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    """The command in a session of its own: nothing it or its Ray does reaches pytest."""
+    return subprocess.run(args, cwd=cwd, env=private_ray(env), capture_output=True, text=True,
+                          timeout=600, start_new_session=True)  # fmt: skip
 
 
 @pytest.mark.e2e
@@ -131,7 +140,7 @@ def test_a_search_on_s3_ends_with_its_outputs_in_the_bucket_and_predicts_from_th
     uri, fs, env = s3_storage
     args = search_args(prepared_sample, tmp_path, "cloud", *SEARCH)
     args = [a for a in args if not a.startswith("storage_path=")] + [f"storage_path={uri}"]
-    env = {**env, "QATUNE_CACHE": str(tmp_path / "cache"), "RAY_TMPDIR": "/tmp"}
+    env = {**env, "QATUNE_CACHE": str(tmp_path / "cache")}
     done = run_search(args, env, cwd=tmp_path)  # a `s3:` directory would appear here
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1].startswith("test accuracy: ")
@@ -166,7 +175,7 @@ def test_a_search_on_s3_writes_what_a_local_one_writes_and_resumes_from_the_uri(
     """Stopped by SIGTERM once a trial has reported, resumed with resume=<uri>: complete, and
     the same files as the same command with a local storage_path."""
     uri, fs, env = s3_storage
-    env = {**env, "QATUNE_CACHE": str(tmp_path / "cache"), "RAY_TMPDIR": "/tmp"}
+    env = {**env, "QATUNE_CACHE": str(tmp_path / "cache")}
     keys = [*SEARCH, "num_samples=3", "max_concurrent=1", "max_epochs=3", "baseline=false"]
     local = run_search(search_args(prepared_sample, tmp_path / "local", "same", *keys), env, REPO)
     assert local.returncode == 0, local.stderr[-3000:]
@@ -175,8 +184,8 @@ def test_a_search_on_s3_writes_what_a_local_one_writes_and_resumes_from_the_uri(
     args = [a for a in args if not a.startswith("storage_path=")] + [f"storage_path={uri}"]
     log = tmp_path / "driver.log"
     with open(log, "w") as out:  # the console's lines (stdout) and the stop's (stderr)
-        driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True, stdout=out,
-                                  stderr=subprocess.STDOUT)  # fmt: skip
+        driver = subprocess.Popen(args, cwd=REPO, env=private_ray(env), start_new_session=True,
+                                  stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         code = signal_when(driver, lambda: "trial 1/3 ended" in log.read_text(), [signal.SIGTERM],
                            log)  # fmt: skip
@@ -217,7 +226,7 @@ def test_a_full_disk_stops_the_search_in_one_line_and_it_resumes(prepared_sample
     try:
         keys = ["num_samples=4", "max_epochs=3", "baseline=false", "max_train_rows=3000"]
         args = search_args(prepared_sample, disk, "faulty", *SEARCH, *keys)
-        env = {**os.environ, "RAY_TMPDIR": "/tmp"}
+        env = private_ray(dict(os.environ))
         log = tmp_path / "driver.log"
         driver = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
                                   stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # fmt: skip
