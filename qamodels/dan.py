@@ -105,6 +105,11 @@ class DAN(nn.Module):
         return logits if self.wide is None else logits + self.wide(ids, mask)
 
 
+def hashed_pairs(ids, buckets: int):
+    """The hash bucket of each pair of neighbouring ids (a tensor or a numpy array)."""
+    return (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % buckets
+
+
 def bag(
     ids: torch.Tensor, mask: torch.Tensor, words: nn.Embedding, pairs: nn.Embedding | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,7 +118,7 @@ def bag(
     total = (words(ids) * mask).sum(1)
     count = mask.sum(1)
     if pairs is not None and ids.shape[1] > 1:
-        pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % pairs.num_embeddings
+        pair_ids = hashed_pairs(ids, pairs.num_embeddings)
         pair_mask = mask[:, :-1] * mask[:, 1:]  # both words there (and not dropped)
         total = total + (pairs(pair_ids) * pair_mask).sum(1)
         count = count + pair_mask.sum(1)
@@ -144,13 +149,13 @@ class Wide(nn.Module):
         """idf = 1 + ln((1 + n) / (1 + df)) of every word and pair bucket on `ids`."""
         ids, keep = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
         rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
-        pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % self.pairs.num_embeddings
-        for table, terms, kept, pair_rows in (
+        pair_ids = hashed_pairs(ids, self.pairs.num_embeddings)
+        for table, terms, kept, term_rows in (
             (self.word_idf, ids, keep, rows),
             (self.pair_idf, pair_ids, keep[:, :-1] & keep[:, 1:], rows[:, :-1]),
         ):
             width = table.numel()
-            seen = np.unique(pair_rows[kept] * width + terms[kept]) % width  # once per row
+            seen = np.unique(term_rows[kept] * width + terms[kept]) % width  # once per row
             df = np.bincount(seen, minlength=width)
             table.copy_(torch.from_numpy(1 + np.log((1 + len(ids)) / (1 + df))))
 
@@ -162,7 +167,7 @@ class Wide(nn.Module):
         total = (self.words(ids) * weight).sum(1)
         squares = (weight * weight).sum(1)
         if ids.shape[1] > 1:
-            pair_ids = (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % self.pairs.num_embeddings
+            pair_ids = hashed_pairs(ids, self.pairs.num_embeddings)
             pair_weight = self.pair_idf[pair_ids].unsqueeze(-1) * mask[:, :-1] * mask[:, 1:]
             total = total + (self.pairs(pair_ids) * pair_weight).sum(1)
             squares = squares + (pair_weight * pair_weight).sum(1)
