@@ -110,5 +110,6 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
     print(f"report: {location.uri(REPORT_FILE)}")
     ensemble = f", best ensemble: {location.uri(ENSEMBLE_DIR)}" if held_out.ensemble_dir else ""
     print(f"best model: {location.uri(best.name) if best else None}{ensemble}")
+    print(f"predict: python -m search.predict model={location.uri()} (the better on valid)")
     print(headline(held_out.table))
     return results, board

@@ -3,6 +3,7 @@ r"""Score an exported model (or ensemble) on your own labeled test set.
     python -m search.evaluate model=~/qatune_results/qatune/best_model source=test.csv \
         text_column=question label_column=topic
     python -m search.evaluate model=~/qatune_results/qatune/best_ensemble source=test.jsonl
+    python -m search.evaluate model=~/qatune_results/qatune source=test.csv   # the search's answer
 
 Reads CSV / JSONL / Parquet as data_prep does; prints accuracy, macro-F1, log loss and the
 per-class report, and writes confusion.png and evaluation.json next to `out=` (default: a
@@ -27,13 +28,17 @@ from data_prep.errors import QatuneError
 from data_prep.sources import read_source
 from qamodels import plots
 from qamodels.metrics import confusion_matrix, scores
-from search.predict import load_predictor
+from search.predict import answer, load_predictor
 from search.storage import local_model
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    model: str = arg("", "an exported best_model/ or best_ensemble/ directory or URI (required)")
+    model: str = arg(
+        "",
+        "a finished search's directory or URI (its answer, as search.predict "
+        "takes it), or an exported best_model/ or best_ensemble/ (required)",
+    )
     source: str = arg("", "a labeled .csv, .jsonl or .parquet file (required)")
     text_column: str = arg("text", "the column of question text")
     label_column: str = arg("label", "the column of classes")
@@ -45,7 +50,10 @@ class EvaluateConfig:
 def evaluate(config: EvaluateConfig) -> dict:
     if not config.model or not config.source:
         raise ConfigError("model= and source= are both required")
-    model = local_model(config.model)  # a URI's model: its local copy
+    chosen, why = answer(config.model)
+    if why:
+        print(why, file=sys.stderr)
+    model = local_model(chosen)  # a URI's model: its local copy
     predictor = load_predictor(model)
     prep = PrepConfig(source=config.source, text_column=config.text_column,
                       label_column=config.label_column, encoding=config.encoding)  # fmt: skip

@@ -1,22 +1,30 @@
-"""Classify questions with an exported model.
+"""Classify questions with an exported model, or with a finished search's answer.
 
-    python -m search.predict model=~/qatune_results/qatune/best_model "does this fit my civic?"
+    python -m search.predict model=~/qatune_results/qatune "does this fit my civic?"  # its answer
+    python -m search.predict model=~/qatune_results/qatune/best_model "..."   # the best model
     python -m search.predict model=<dir> file=questions.txt [batch_size=512] [top=3]
     python -m search.predict model=~/qatune_results/qatune/best_ensemble "..."   # the ensemble
     python -m search.predict model=<dir> -- "is 1=2 on this remote?"   # after --: questions
 
 Prints the category and the probabilities of the top classes; with `file=` one line per
 question (tab-separated: category, probability, question), classified in batches.
+
+model=<experiment> (a directory or URI of a finished search) takes the search's answer: the
+better of its best_ensemble and best_model on valid (final.csv; a tie goes to the ensemble,
+whose valid score is out of fold, while the best model's is the best of many trials').
 """
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from data_prep.cli import ConfigError, arg, fail, help_text, parse_overrides
@@ -29,7 +37,7 @@ from qamodels.checkpoint import load_model
 from qamodels.metrics import softmax_temperature
 from qamodels.trainer import predict_logits
 from search.ensemble import BASELINE_MEMBER, is_ensemble, read_manifest
-from search.storage import local_model
+from search.storage import local_model, model_location
 
 
 class Batched:
@@ -107,6 +115,34 @@ class EnsemblePredictor(Batched):
         return sum(w * m.probabilities(questions) for w, m in weighted)
 
 
+def answer(model: str) -> tuple[str, str]:
+    """model= as it is, or for a finished search (final.csv there) its better export on valid;
+    and a line that says which and why ("" for a model given directly)."""
+    location = model_location(model)
+    final_text = location.read_text("final.csv")
+    if final_text is None:
+        return model, ""
+    final = pd.read_csv(io.StringIO(final_text))
+    settings = json.loads(location.read_text("qatune_config.json") or "{}")
+    metric = settings.get("search", {}).get("train", {}).get("metric", "valid_accuracy")
+    if metric not in final.columns:  # final.csv has accuracy and macro F1, not the loss
+        metric = "valid_accuracy"
+    lower = metric.endswith("loss")
+    score = {
+        kind: final.loc[final["model"] == kind, metric] for kind in ("ensemble", "best of arch")
+    }
+    if score["best of arch"].empty:
+        raise ConfigError(f"model={model}: the search exported no model (final.csv has none)")
+    single = score["best of arch"].min() if lower else score["best of arch"].max()
+    chosen, why = "best_model", f"{metric} {single:.4f}"
+    if not score["ensemble"].empty:
+        ensemble = score["ensemble"].iloc[0]
+        if (ensemble <= single) if lower else (ensemble >= single):
+            chosen = "best_ensemble"
+        why = f"{metric} ensemble {ensemble:.4f}, best model {single:.4f}"
+    return location.uri(chosen), f"model={model}: the search's answer, {chosen} ({why})"
+
+
 def load_predictor(path: str | Path, device: str = "cpu") -> Predictor | EnsemblePredictor:
     """An exported model directory (best_model/) or ensemble (best_ensemble/), or its URI."""
     path = local_model(str(path))
@@ -117,7 +153,11 @@ def load_predictor(path: str | Path, device: str = "cpu") -> Predictor | Ensembl
 
 @dataclass(frozen=True)
 class PredictConfig:
-    model: str = arg("", "an exported best_model/ or best_ensemble/ directory or URI (required)")
+    model: str = arg(
+        "",
+        "a finished search's directory or URI (its answer: the better of "
+        "best_ensemble and best_model on valid), or one of those (required)",
+    )
     file: str = arg("", "a text file of questions, one a line (instead of questions as arguments)")
     encoding: str = arg("utf-8", "text encoding of file= (e.g. latin-1)")
     batch_size: int = arg(512, "questions classified at once", min=1)
@@ -136,7 +176,10 @@ def parse_args(argv: list[str]) -> tuple[PredictConfig, list[str]]:
     except ConfigError as err:
         raise ConfigError(f"{err} (a question holding '=' goes after --)") from None
     if not config.model:
-        raise ConfigError("model= is required: an exported best_model/ or best_ensemble/")
+        raise ConfigError(
+            "model= is required: a finished search's directory, or its best_model/ or "
+            "best_ensemble/"
+        )
     if bool(questions) == bool(config.file):
         raise ConfigError("give questions as arguments or file=<questions.txt>, not both")
     if config.device.startswith("cuda") and not torch.cuda.is_available():
@@ -178,7 +221,8 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     try:
         config, questions = parse_args(argv)
-        predictor = load_predictor(config.model, config.device)
+        model, chosen = answer(config.model)
+        predictor = load_predictor(model, config.device)
         if config.file:
             questions = read_questions(Path(config.file).expanduser(), config.encoding)
         if not [q for q in questions if q.strip()]:
@@ -188,6 +232,8 @@ def main(argv: list[str]) -> int:
             )
     except QatuneError as err:
         return fail(err)
+    if chosen:
+        print(chosen, file=sys.stderr)
     warn_unknown(predictor, questions)
     top = min(config.top, len(predictor.labels))
     if config.file:

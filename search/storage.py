@@ -156,6 +156,14 @@ class Location:
             elif kind == pafs.FileType.File:
                 self.fs.delete_file(path)
 
+    def read_text(self, relative: str) -> str | None:
+        """A small file of the experiment (a path or at the URI), or None where there is none."""
+        path = posixpath.join(self.fs_path, relative)
+        if self.fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with self.fs.open_input_stream(path) as stream:
+            return stream.read().decode()
+
     def unwritable(self) -> str | None:
         """Why the experiment's filesystem takes no more MiB now ("full (no space left on
         device)", "read-only", ...), or None; object storage is taken as writable."""
@@ -237,6 +245,14 @@ def local_model(model: str) -> Path:
             "the URI, its credentials and endpoint_override="
         ) from None
     return target
+
+
+def model_location(model: str) -> Location:
+    """model=<a directory or URI> as a Location (its parent and name)."""
+    if is_uri(model):
+        return Location(*split_experiment_uri(model), key="model")
+    path = Path(model).expanduser().absolute()
+    return Location(str(path.parent), path.name, key="model")
 
 
 def split_experiment_uri(uri: str) -> tuple[str, str]:

@@ -151,3 +151,52 @@ def test_ensemble_predicts_the_weighted_average_of_its_members(ensemble_dir, mod
     linear = loaded.members[1].probabilities(questions)
     assert torch.allclose(loaded.probabilities(questions), 0.5 * network + 0.5 * linear)
     assert torch.allclose(linear.sum(-1), torch.ones(2))
+
+
+def experiment(tmp_path, model_dir, ensemble_dir, ensemble_score, single_score, metric):
+    """A finished search's outputs: final.csv, its settings, best_model and best_ensemble."""
+    root = tmp_path / "finished"
+    shutil.copytree(model_dir, root / "best_model")
+    shutil.copytree(ensemble_dir, root / "best_ensemble")
+    final = pd.DataFrame(
+        {
+            "model": ["ensemble", "best of arch", "best of arch", "baseline"],
+            "valid_accuracy": [ensemble_score, single_score, single_score - 0.1, 0.5],
+            "valid_macro_f1": [single_score, ensemble_score, 0.1, 0.5],  # the other way round
+        }
+    )
+    final.to_csv(root / "final.csv", index=False)
+    settings = {"search": {"train": {"metric": metric}}}
+    (root / "qatune_config.json").write_text(json.dumps(settings))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("ensemble_score", "single_score", "metric", "chosen"),
+    [
+        (0.90, 0.88, "valid_accuracy", "best_ensemble"),
+        (0.87, 0.88, "valid_accuracy", "best_model"),
+        (0.88, 0.88, "valid_accuracy", "best_ensemble"),  # a tie: the out-of-fold score
+        (0.90, 0.88, "valid_macro_f1", "best_model"),  # the search's own metric decides
+    ],
+)
+def test_an_experiment_predicts_with_its_better_export_on_valid(
+    ensemble_score, single_score, metric, chosen, model_dir, ensemble_dir, tmp_path, capsys
+):
+    root = experiment(tmp_path, model_dir, ensemble_dir, ensemble_score, single_score, metric)
+    questions = ["does this fit a 2014 civic?", "is the tent waterproof?"]
+    code, out, err = run(predict.main, [f"model={root}", *questions], capsys)
+    assert code == 0 and f"the search's answer, {chosen} ({metric} " in err
+    _, direct, _ = run(predict.main, [f"model={root / chosen}", *questions], capsys)
+    assert out == direct
+    other = {"best_model": "best_ensemble", "best_ensemble": "best_model"}[chosen]
+    _, elsewhere, _ = run(predict.main, [f"model={root / other}", *questions], capsys)
+    assert elsewhere != out  # the two exports answer differently: the choice is seen
+
+
+def test_an_experiment_without_a_model_is_one_line(model_dir, ensemble_dir, tmp_path, capsys):
+    root = experiment(tmp_path, model_dir, ensemble_dir, 0.9, 0.8, "valid_accuracy")
+    pd.DataFrame({"model": ["baseline"], "valid_accuracy": [0.5]}).to_csv(root / "final.csv")
+    code, _out, err = run(predict.main, [f"model={root}", "phone case?"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "the search exported no model" in err
