@@ -12,8 +12,9 @@
 #                                       # the main command on 3 split seeds of the sample at
 #                                       # once (bench/lift_bench.py parallel=true)
 #
-# Up to 8 files come back from $OUT: gpu.txt, suite.txt, search_suite.txt, train_bench.md,
-# packing.md, main.txt, util.csv, summary.md. Each step has its own time limit, so a slow
+# Up to 9 files come back from $OUT: gpu.txt, suite.txt, search_suite.txt, train_bench.md,
+# fused.md (fused trials against apart, bench/fused_bench.py), packing.md, main.txt,
+# util.csv, summary.md. Each step has its own time limit, so a slow
 # step cuts itself short instead of the whole run; summary.md says which steps ended.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,9 +41,11 @@ export QATUNE_SAMPLE=${QATUNE_SAMPLE:-$(cd .. && pwd)/shared/data/amazon_qa}
 work=$(mktemp -d)
 if command -v nvidia-smi >/dev/null && python3 -c "import torch; assert torch.cuda.is_available()"; then
     device=cuda rows=250000 workers=8 main_s=170 epochs=2 packings=1,2,4
+    fused=(members=8 epochs=2)
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt"
 else  # the script's own check on a CPU machine: every step, small
     device=cpu rows=6000 workers=0 main_s=60 epochs=1 packings=1
+    fused=(members=2 epochs=1 rows=2000 archs=dan)
     echo "no GPU: $(nproc) CPUs" >"$OUT/gpu.txt"
 fi
 python3 -c "import torch, ray; print('torch', torch.__version__, 'ray', ray.__version__)" >>"$OUT/gpu.txt"
@@ -100,6 +103,8 @@ wait
 # 2. Throughput per architecture against its ceiling (batch 2048 on the GPU).
 step train_bench 45 python3 bench/train_bench.py "raw_dir=$QATUNE_SAMPLE" "device=$device" \
     >"$OUT/train_bench.md" 2>&1
+step fused 60 python3 bench/fused_bench.py "raw_dir=$QATUNE_SAMPLE" "device=$device" \
+    "${fused[@]}" >"$OUT/fused.md" 2>&1
 
 # 3. A real data size: the sample's questions resampled (timing only: repeats cross splits).
 python3 bench/resample.py rows=$rows out="$work/big.csv" >/dev/null
