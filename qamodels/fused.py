@@ -334,10 +334,18 @@ class FusedGroup:
                        for n, p in self.params.items()}  # fmt: skip
         self.live.remove(index)
 
-    def fit(self, on_epoch: Callable[[int, EpochEnd], None] | None = None) -> list[TrainResult]:
-        """Every member to its last epoch or its own early stop; their results."""
+    def fit(
+        self,
+        on_epoch: Callable[[int, EpochEnd], None] | None = None,
+        before_epoch: Callable[[int], None] | None = None,
+    ) -> list[TrainResult]:
+        """Every member to its last epoch or its own early stop; their results. `on_epoch`:
+        each live member's epoch end; `before_epoch(epoch)`: before each epoch after the
+        first (the caller may `stop` members there)."""
         start = time.perf_counter()
         for epoch in range(self.config.epochs):
+            if epoch and before_epoch is not None:
+                before_epoch(epoch)
             if not self.live:
                 break
             train_losses = self.train_epoch(epoch)

@@ -347,40 +347,46 @@ class Trainer:
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
     def save_run(self, run_dir: Path, result: TrainResult, plot: bool = True) -> Path:
-        """model.pt, metrics.json (with the best epoch's confusion matrix), history.csv,
-        iteration_loss.csv; and the PNG plots unless `plot=False` (a search draws them once,
-        for the model it exports: plots.plot_run)."""
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(run_dir / MODEL_FILE) as model_file:  # read by exports meanwhile
-            save_model(
-                model_file,
-                self.scored_model,
-                self.config.arch,
-                self.params,
-                asdict(self.config),
-                self.data.vocab,
-                self.data.labels,
-                self.data.max_length,
-                result.best,
-            )
-        confusion = None if self.best_confusion is None else self.best_confusion.tolist()
-        summary = {
-            "best": result.best,
-            "stopped": result.stopped,
-            "params": self.params,
-            "parameters": self.parameter_count,
-            "labels": self.data.labels,
-            "confusion": confusion,
-            "history": result.history,
-        }
-        write_text(run_dir / "metrics.json", json.dumps(summary, indent=1, default=str))
-        np.savetxt(run_dir / "iteration_loss.csv", np.array(self.iteration_loss), fmt="%.6f")
-        result.run_dir = run_dir
-        if result.history:
-            with open(run_dir / "history.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
-                writer.writeheader()
-                writer.writerows(result.history)
-            if plot:
-                plots.plot_run(run_dir)
-        return run_dir
+        """The run's files in `run_dir` (write_run), from the scored weights."""
+        return write_run(run_dir, self.scored_model, self.config, self.params, self.data,
+                         result, self.best_confusion, self.iteration_loss, plot)  # fmt: skip
+
+
+def write_run(
+    run_dir: Path,
+    model: torch.nn.Module,
+    config: TrainConfig,
+    params: dict,
+    data: PreparedData,
+    result: TrainResult,
+    confusion: np.ndarray | None,
+    iteration_loss: list[float],
+    plot: bool = True,
+) -> Path:
+    """model.pt, metrics.json (with the best epoch's confusion matrix), history.csv,
+    iteration_loss.csv; and the PNG plots unless `plot=False` (a search draws them once,
+    for the model it exports: plots.plot_run)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run_dir / MODEL_FILE) as model_file:  # read by exports meanwhile
+        save_model(model_file, model, config.arch, params, asdict(config), data.vocab,
+                   data.labels, data.max_length, result.best)  # fmt: skip
+    summary = {
+        "best": result.best,
+        "stopped": result.stopped,
+        "params": params,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "labels": data.labels,
+        "confusion": None if confusion is None else confusion.tolist(),
+        "history": result.history,
+    }
+    write_text(run_dir / "metrics.json", json.dumps(summary, indent=1, default=str))
+    np.savetxt(run_dir / "iteration_loss.csv", np.array(iteration_loss), fmt="%.6f")
+    result.run_dir = run_dir
+    if result.history:
+        with open(run_dir / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
+            writer.writeheader()
+            writer.writerows(result.history)
+        if plot:
+            plots.plot_run(run_dir)
+    return run_dir

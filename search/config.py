@@ -125,6 +125,13 @@ class SearchConfig:
         "typing one (batch_size=512, or lr=0.002, its default) adds it",
         choices=SEARCHED_TRAINING,
     )
+    fuse: int = arg(
+        0,
+        "trials of one architecture and shape trained together as one batched model, this "
+        "many per group, in one actor holding one device (search/fused_trials.py; for a GPU "
+        "that small trials leave idle); 0: every trial alone",
+        min=0,
+    )
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @property

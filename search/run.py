@@ -64,6 +64,7 @@ from search.experiment import (
     open_experiment,
     resume_command,
 )
+from search.fused_trials import LeaveOnEnd, fused_placement, run_fused_trial, start_executor
 from search.interrupt import (
     EndedTrials,
     StorageWatch,
@@ -78,7 +79,7 @@ from search.storage import write_failure
 from search.trainable import run_trial, trial_dirname
 
 
-def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
+def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement, executor=None):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -99,10 +100,13 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
     # The test split stays in the driver: no trial, scheduler or searcher ever receives it.
+    if executor is not None:  # fuse=N: trials wait on the executor, which holds the device
+        placement = fused_placement(config)
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, data=data.without_test(), search_config=config),
+        tune.with_parameters(run_fused_trial if executor is not None else run_trial,
+                             data=data.without_test(), search_config=config),
         placement.resources,
-    )
+    )  # fmt: skip
     if config.resuming:
         try:
             return tune.Tuner.restore(
@@ -164,6 +168,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement):
                 NodeWatch(config.node_wait, stop_tune),
                 SchedulerState(scheduler),  # Ray Tune does not save schedulers
                 Console(config.num_samples, config.metric, config.mode),
+                *([LeaveOnEnd(executor)] if executor is not None else []),
             ],  # fmt: skip
             verbose=1 if config.progress_table else 0,  # Ray's own table, when asked for
         ),
@@ -185,10 +190,17 @@ def run_search(config: SearchConfig, data: PreparedData):
         config = with_pretrained_lm(config, data)
         if config.resuming and not config.location.remote:
             refill_deleted_checkpoints(config.experiment_path)
-        tuner = make_tuner(config, data, placement)
+        executor = (
+            start_executor(config, data.without_test(), placement.on_gpu) if config.fuse else None
+        )
+        tuner = make_tuner(config, data, placement, executor)
         budget.start(budget.parse_duration(config.time_budget))
-        with tune_phase():  # a signal now stops the trials the way Ray Tune does
-            results = tuner.fit()
+        try:
+            with tune_phase():  # a signal now stops the trials the way Ray Tune does
+                results = tuner.fit()
+        finally:
+            if executor is not None:
+                ray.kill(executor)
         remove_empty_checkpoints(config.experiment_path)
         return conclude(config, data, results, baseline)
     finally:

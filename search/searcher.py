@@ -16,15 +16,25 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import optuna
+from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search import Searcher
 
+from qamodels.fused import VARYING_PARAMS, VARYING_TRAIN
 from qamodels.spaces import define_space, fixed_training, nested, recipes
 from search import budget
 from search.config import SearchConfig
 from search.pickled import PickledState
 
 FINISHED = "trial_finished"  # set in a trial's last report when its trainer stopped it
+SIBLING = "fused_sibling_of"  # an enqueued trial of another's shape (fuse=N)
+
+
+def varies(name: str) -> bool:
+    """An Optuna parameter (`train/lr`, `dan/dropout`) that members of a fused group may set
+    apart (qamodels/fused.py)."""
+    group, _, key = name.rpartition("/")
+    return key in (VARYING_TRAIN if group == "train" else VARYING_PARAMS)
 
 
 class OptunaSearcher(PickledState, Searcher):
@@ -37,13 +47,16 @@ class OptunaSearcher(PickledState, Searcher):
         mode: str,
         sampler: optuna.samplers.BaseSampler,
         points_to_evaluate: Sequence[dict] = (),
+        fuse: int = 0,
     ):
         super().__init__(metric=metric, mode=mode)
         self._space = space
         direction = "maximize" if mode == "max" else "minimize"
         self.study = optuna.create_study(sampler=sampler, direction=direction)
-        for point in points_to_evaluate:
-            self.study.enqueue_trial(point)
+        # Enqueued one at a time, when nothing else waits: a fused trial's siblings come
+        # right after it, before the next recipe.
+        self._points = list(points_to_evaluate)
+        self._fuse = fuse
         self._trials: dict[str, optuna.Trial] = {}  # running, by Tune's trial id
         self._best: dict[str, float] = {}
         self._reported: dict[str, set[int]] = {}  # the epochs Optuna was told, per trial
@@ -54,10 +67,23 @@ class OptunaSearcher(PickledState, Searcher):
     def suggest(self, trial_id: str) -> dict | str:
         if budget.over():  # time_budget= has run out: no new trial (search/budget.py)
             return Searcher.FINISHED
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        points = getattr(self, "_points", [])  # (a searcher saved before it had them: none)
+        if points and not waiting:
+            self.study.enqueue_trial(points.pop(0))
         trial = self.study.ask()
         constants = self._space(trial) or {}
         self._trials[trial_id] = trial
+        if getattr(self, "_fuse", 0) > 1 and SIBLING not in trial.user_attrs:
+            self._enqueue_siblings(trial)
         return nested({**trial.params, **constants})
+
+    def _enqueue_siblings(self, trial: optuna.Trial) -> None:
+        """fuse=N: N-1 trials of this one's shape (search/fused_trials.py), the keys a fused
+        group's members may set apart sampled by the sampler."""
+        shape = {name: value for name, value in trial.params.items() if not varies(name)}
+        for _ in range(self._fuse - 1):
+            self.study.enqueue_trial(shape, user_attrs={SIBLING: trial.number})
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         trial, value = self._trials.get(trial_id), result.get(self.metric)
@@ -127,4 +153,5 @@ def make_searcher(config: SearchConfig, gpu: bool = False) -> OptunaSearcher:
         mode=config.mode,
         sampler=sampler,
         points_to_evaluate=first[: config.num_samples],
+        fuse=config.fuse,
     )
