@@ -107,7 +107,8 @@ def main(argv: list[str]) -> None:
     device = resolve_device(bench.device)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.machine()}, {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"fused trials, {len(data.train)} training rows, {bench.epochs} epochs, {name}, "
+    rows_used = min(bench.rows or len(data.train), len(data.train))
+    print(f"fused trials, {rows_used} training rows, {bench.epochs} epochs, {name}, "
           f"torch {torch.__version__}")  # fmt: skip
     print(markdown_table(pd.DataFrame(rows).fillna("")))
 

@@ -11,6 +11,9 @@
 #   bash bench/gpu_check.sh accuracy    # about 8.5 minutes: the whole suite under CUDA, then
 #                                       # the main command on 3 split seeds of the sample at
 #                                       # once (bench/lift_bench.py parallel=true)
+#   bash bench/gpu_check.sh fused       # about 8 minutes: fused_bench, then the DAN and
+#                                       # cnn_parallel search on 250k rows for 150 s twice,
+#                                       # quarter-GPU trials and fuse=8 (fused.md, fused.txt)
 #
 # Up to 9 files come back from $OUT: gpu.txt, suite.txt, search_suite.txt, train_bench.md,
 # fused.md (fused trials against apart, bench/fused_bench.py), packing.md, main.txt,
@@ -78,6 +81,38 @@ if [ "${1:-}" = accuracy ]; then
         2>"$work/lift.log"
     tail -n 40 "$work/lift.log" >"$OUT/lift_log.txt"
     cat "$OUT/summary.md"
+    exit 0
+fi
+
+if [ "${1:-}" = fused ]; then  # issue 28 item 5: fused trials against quarter-GPU trials
+    step fused 90 python3 bench/fused_bench.py "raw_dir=$QATUNE_SAMPLE" "device=$device" \
+        "${fused[@]}" >"$OUT/fused.md" 2>&1
+    python3 bench/resample.py rows=$rows out="$work/big.csv" >/dev/null
+    step prepare 60 python3 -m data_prep prepare "${big[@]}" >/dev/null 2>&1
+    budget=150
+    [ "$device" = cpu ] && budget=40
+    for mode in "fuse=0" "fuse=8"; do
+        step "search_$mode" $((budget + 90)) python3 -m search.run arch=dan,cnn_parallel \
+            "${big[@]}" storage_path="$work/results" name="${mode/=/}" "$mode" \
+            time_budget=$budget baseline=false >"$work/$mode.log" 2>&1
+    done
+    python3 - "$work" <<'PY' >"$OUT/fused.txt"
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+for name in ("fuse0", "fuse8"):
+    trials = Path(sys.argv[1]) / "results" / name / "trials.csv"
+    if not trials.is_file():
+        print(f"{name}: no trials.csv")
+        continue
+    frame = pd.read_csv(trials)
+    print(f"{name}: {len(frame)} trials, {int(frame['epochs'].sum())} epochs, best valid "
+          f"{frame['valid_accuracy'].max():.4f}, mean of the top 5 "
+          f"{frame['valid_accuracy'].nlargest(5).mean():.4f}")
+PY
+    cat "$OUT/fused.txt" "$OUT/summary.md"
     exit 0
 fi
 

@@ -48,7 +48,6 @@ from qamodels.trainer import CHECK_EVERY, EpochEnd, TrainResult, subset
 VARYING_TRAIN = ("lr", "weight_decay", "label_smoothing", "warmup_fraction", "embedding_lr",
                  "ema_epochs", "grad_clip", "patience")  # fmt: skip
 VARYING_PARAMS = ("dropout", "word_dropout", "spatial_dropout", "wide_lr")
-BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam(W)'s defaults, as make_optimizer uses them
 
 
 class NotFusable(ValueError):
@@ -160,35 +159,26 @@ class FusedGroup:
             models.append(model)
         self.base = copy.deepcopy(models[0]).to("meta")
         self.names = [n for n, _ in models[0].named_parameters()]
-        self.rate_index = self._rate_index(models)
+        self.group_names = self._group_names(models)
         params_, self.buffers = stack_module_state(models)
         self.params = {n: p.detach().requires_grad_(p.requires_grad) for n, p in params_.items()}
         self.trained = [n for n in self.names if self.params[n].requires_grad]
         self.exp_avg = {n: torch.zeros_like(self.params[n]) for n in self.trained}
         self.exp_avg_sq = {n: torch.zeros_like(self.params[n]) for n in self.trained}
+        self.step = torch.zeros((), dtype=torch.float32, device=self.device)  # Adam's count
         self.average = {n: p.detach().clone() for n, p in self.params.items()}
         self.steps = 0
         self.live = list(range(len(configs)))  # members still training, in stack order
         self.iteration_loss: list[list[float]] = [[] for _ in configs]
 
-    def _rate_index(self, models: list[nn.Module]) -> dict[str, torch.Tensor]:
-        """For each trained parameter, each member's place in the flat list of group rates
-        (`_rates`): a member's rates come from its own optimizer's groups, as scheduled."""
-        index, offset = {}, 0
+    def _group_names(self, models: list[nn.Module]) -> list[list[list[str]]]:
+        """Per member, per group of its optimizer, the names of that group's parameters."""
+        names = []
         for member, model in zip(self.members, models, strict=True):
-            place = {id(p): offset + g for g, group in enumerate(member.optimizer.param_groups)
-                     for p in group["params"]}  # fmt: skip
-            for name, p in model.named_parameters():
-                if id(p) in place:
-                    index.setdefault(name, []).append(place[id(p)])
-            offset += len(member.optimizer.param_groups)
-        return {n: torch.tensor(i, device=self.device) for n, i in index.items()}
-
-    def _rates(self) -> torch.Tensor:
-        """Every member's every group's rate and beta1 now ((groups, 2): OneCycleLR cycles the
-        momentum too), in one copy to the device (no sync)."""
-        flat = [(g["lr"], g["betas"][0]) for m in self.members for g in m.optimizer.param_groups]
-        return torch.tensor(flat, dtype=torch.float64).to(self.device, non_blocking=True)
+            name_of = {id(p): n for n, p in model.named_parameters()}
+            names.append([[name_of[id(p)] for p in g["params"]]
+                          for g in member.optimizer.param_groups])  # fmt: skip
+        return names
 
     def _per_member(self, values: list[float]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float32, device=self.device)
@@ -210,7 +200,6 @@ class FusedGroup:
         live = [self.members[i] for i in self.live]
         smoothing = self._per_member([m.config.label_smoothing for m in live])[:, None]
         clip = self._per_member([m.config.grad_clip or math.inf for m in live])
-        decay = self._per_member([m.config.weight_decay for m in live])
         losses: list[torch.Tensor] = []  # on the device since the last read
         means, step = [0.0] * len(live), 0
         for step, batch in enumerate(iterate(self.train_split, self.config.batch_size,
@@ -226,7 +215,7 @@ class FusedGroup:
                 p.grad = None
             loss.sum().backward()  # members share no weights: each gets its own gradient
             self._clip(clip)
-            self._adam_step(self._rates(), decay)
+            self._adam_step()
             self._average(live)
             for member in live:
                 member.scheduler.step()
@@ -248,27 +237,35 @@ class FusedGroup:
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
 
     @torch.no_grad()
-    def _adam_step(self, rates: torch.Tensor, decay: torch.Tensor) -> None:
-        """torch's Adam / AdamW update with a rate, beta1 and weight decay per member and
-        parameter group (the bias corrections with each one's current beta1, as torch's)."""
+    def _adam_step(self) -> None:
+        """Each member's slices through torch's own fused Adam / AdamW kernel (what its
+        optimizer would run apart), with the rate, betas and weight decay its scheduler set
+        in its optimizer's groups: one launch per member and group."""
         self.steps += 1
-        beta2, decoupled = BETAS[1], self.config.optimizer == "adamw"
-        correction2_sqrt = math.sqrt(1 - beta2**self.steps)
-        for name in self.trained:
-            param, grad = self.params[name], self.params[name].grad
-            shape = (-1, *[1] * (param.dim() - 1))
-            group = rates[self.rate_index[name][self.live]]
-            lr, beta1 = group[:, 0], group[:, 1]
-            step_size = (lr / (1 - beta1**self.steps)).float().view(shape)
-            lr, wd = lr.float().view(shape), decay.view(shape)
-            if decoupled:
-                param.mul_(1 - lr * wd)
-            else:
-                grad = grad.add(param * wd)
-            self.exp_avg[name].lerp_(grad, (1 - beta1).float().view(shape))
-            self.exp_avg_sq[name].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (self.exp_avg_sq[name].sqrt() / correction2_sqrt).add_(EPS)
-            param.addcdiv_(self.exp_avg[name] * step_size, denom, value=-1.0)
+        self.step.add_(1)
+        update = torch._fused_adamw_ if self.config.optimizer == "adamw" else torch._fused_adam_
+        for position, index in enumerate(self.live):
+            groups = self.members[index].optimizer.param_groups
+            for group, names in zip(groups, self.group_names[index], strict=True):
+                if not names:
+                    continue
+                update(
+                    [self.params[n][position] for n in names],
+                    [self.params[n].grad[position] for n in names],
+                    [self.exp_avg[n][position] for n in names],
+                    [self.exp_avg_sq[n][position] for n in names],
+                    [],
+                    [self.step] * len(names),
+                    amsgrad=False,
+                    lr=group["lr"],
+                    beta1=group["betas"][0],
+                    beta2=group["betas"][1],
+                    weight_decay=group["weight_decay"],
+                    eps=group["eps"],
+                    maximize=False,
+                    grad_scale=None,
+                    found_inf=None,
+                )
 
     @torch.no_grad()
     def _average(self, live: list[Member]) -> None:
