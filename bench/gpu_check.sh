@@ -89,10 +89,10 @@ if [ "${1:-}" = fused ]; then  # issue 28 item 5: fused trials against quarter-G
         "${fused[@]}" >"$OUT/fused.md" 2>&1
     python3 bench/resample.py rows=$rows out="$work/big.csv" >/dev/null
     step prepare 60 python3 -m data_prep prepare "${big[@]}" >/dev/null 2>&1
-    budget=150
-    [ "$device" = cpu ] && budget=40
+    budget=150 slack=90
+    [ "$device" = cpu ] && budget=40 slack=300
     for mode in "fuse=0" "fuse=8"; do
-        step "search_$mode" $((budget + 90)) python3 -m search.run arch=dan,cnn_parallel \
+        step "search_$mode" $((budget + slack)) python3 -m search.run arch=dan,cnn_parallel \
             "${big[@]}" storage_path="$work/results" name="${mode/=/}" "$mode" \
             time_budget=$budget baseline=false >"$work/$mode.log" 2>&1
     done
