@@ -11,13 +11,14 @@
 #   bash bench/gpu_check.sh accuracy    # about 8.5 minutes: the whole suite under CUDA, then
 #                                       # the main command on 3 split seeds of the sample at
 #                                       # once (bench/lift_bench.py parallel=true)
-#   bash bench/gpu_check.sh fused       # about 8 minutes: fused_bench, then the DAN and
+#   bash bench/gpu_check.sh fused       # about 9 minutes: train_bench compiled (CUDA graphs)
+#                                       # for the DAN and CNNs, fused_bench, then the DAN and
 #                                       # cnn_parallel search on 250k rows for 150 s twice,
-#                                       # quarter-GPU trials and fuse=8 (fused.md, fused.txt)
+#                                       # quarter-GPU trials and fuse=8 (train_compiled.md,
+#                                       # fused.md, fused.txt)
 #
-# Up to 9 files come back from $OUT: gpu.txt, suite.txt, search_suite.txt, train_bench.md,
-# fused.md (fused trials against apart, bench/fused_bench.py), packing.md, main.txt,
-# util.csv, summary.md. Each step has its own time limit, so a slow
+# Up to 8 files come back from $OUT: gpu.txt, suite.txt, search_suite.txt, train_bench.md,
+# packing.md, main.txt, util.csv, summary.md. Each step has its own time limit, so a slow
 # step cuts itself short instead of the whole run; summary.md says which steps ended.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -84,7 +85,10 @@ if [ "${1:-}" = accuracy ]; then
     exit 0
 fi
 
-if [ "${1:-}" = fused ]; then  # issue 28 item 5: fused trials against quarter-GPU trials
+if [ "${1:-}" = fused ]; then  # issue 28 items 3 and 5: compiled steps, fused trials
+    step train_compiled 75 python3 bench/train_bench.py "raw_dir=$QATUNE_SAMPLE" \
+        "device=$device" archs=dan,cnn_parallel,cnn_stacked compile=true \
+        >"$OUT/train_compiled.md" 2>&1
     step fused 90 python3 bench/fused_bench.py "raw_dir=$QATUNE_SAMPLE" "device=$device" \
         "${fused[@]}" >"$OUT/fused.md" 2>&1
     python3 bench/resample.py rows=$rows out="$work/big.csv" >/dev/null
@@ -138,9 +142,6 @@ wait
 # 2. Throughput per architecture against its ceiling (batch 2048 on the GPU).
 step train_bench 45 python3 bench/train_bench.py "raw_dir=$QATUNE_SAMPLE" "device=$device" \
     >"$OUT/train_bench.md" 2>&1
-step fused 60 python3 bench/fused_bench.py "raw_dir=$QATUNE_SAMPLE" "device=$device" \
-    "${fused[@]}" >"$OUT/fused.md" 2>&1
-
 # 3. A real data size: the sample's questions resampled (timing only: repeats cross splits).
 python3 bench/resample.py rows=$rows out="$work/big.csv" >/dev/null
 step prepare 60 python3 -m data_prep prepare "${big[@]}" >/dev/null 2>&1

@@ -25,7 +25,7 @@ from common import SHARED_DATA, prepared_sample
 
 from data_prep.cli import arg, parse_overrides
 from qamodels.batches import DeviceSplit, iterate
-from qamodels.device import autocast, resolve_device
+from qamodels.device import autocast, compiled, resolve_device
 from qamodels.embedding import make_embedding
 from qamodels.registry import ARCHITECTURES, build_model
 
@@ -76,6 +76,8 @@ class TrainBench:
     archs: str = arg(",".join(ARCHITECTURES), "architectures, comma-separated")
     embedding_dim: int = arg(128, "embedding width", min=1)
     raw_dir: str = arg(str(SHARED_DATA), "the Amazon QA originals")
+    compile: bool = arg(False, "also time the real paths through torch.compile (CUDA graphs "
+                        "on a GPU; qamodels.device.compiled)")  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
@@ -91,9 +93,13 @@ def main(argv: list[str]) -> None:
         f"device: {device} ({name}), torch {torch.__version__}, threads "
         f"{torch.get_num_threads()}, batch {batch_size}, {data.max_length} tokens, dim {dim}"
     )
+    compiled_columns = " compiled, untrimmed | compiled, trimmed+bucketed |" * options.compile
     print(
         "| arch | parameters | ceiling (synthetic) | real, untrimmed | real/ceiling | "
-        "real, trimmed+bucketed |\n| --- | --- | --- | --- | --- | --- |"
+        "real, trimmed+bucketed |"
+        + compiled_columns
+        + "\n| --- | --- | --- | --- | --- | --- |"
+        + " --- | --- |" * options.compile
     )
     # The BiLSTM twice: its masked path (the default) and the packed one it replaced.
     runs = [(a, False) for a in archs] + [("bilstm", True)] * ("bilstm" in archs)
@@ -120,11 +126,20 @@ def main(argv: list[str]) -> None:
         trimmed = samples_per_second(
             model, optimizer, real_batches(split, batch_size, True), steps, device
         )
+        if options.compile:  # the same weights: the untrimmed and bucketed paths compiled
+            step_model = compiled(model, device)
+            real_c = samples_per_second(
+                step_model, optimizer, real_batches(split, batch_size, False), steps, device
+            )
+            trimmed_c = samples_per_second(
+                step_model, optimizer, real_batches(split, batch_size, True), steps, device
+            )
+            extra = f" {real_c:,.0f} | {trimmed_c:,.0f} |"
         params = sum(p.numel() for p in model.parameters())
         name = f"{arch} (packed)" if packed else arch
         print(
             f"| {name} | {params:,} | {ceiling:,.0f} | {real:,.0f} | {real / ceiling:.2f} | "
-            f"{trimmed:,.0f} |"
+            f"{trimmed:,.0f} |" + (extra if options.compile else "")
         )
 
 

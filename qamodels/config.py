@@ -41,6 +41,11 @@ class TrainConfig:
     seed: int = arg(0, "seed of weights, batch order, subsets (and of a search's sampler)", min=0)
     device: str = arg("auto", "auto, cpu, cuda or cuda:N")
     amp: bool = arg(True, "bf16 autocast on CUDA")
+    compile: bool = arg(
+        False,
+        "torch.compile the training steps (CUDA graphs on a GPU), for launch-bound models; "
+        "measure first: bench/train_bench.py compile=true",
+    )
     embedding: str = arg("random", "embedding mode (qamodels.embedding)", choices=MODES)
     embedding_dim: int = arg(128, "width of a random embedding (pretrained modes take theirs)",
                              min=1, max=4096)  # fmt: skip

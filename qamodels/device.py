@@ -36,6 +36,15 @@ def autocast(device: torch.device, amp: bool) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(device, amp))
 
 
+def compiled(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`model` through torch.compile for its training steps: on CUDA with CUDA graphs
+    (mode reduce-overhead: a small model's step is kernel launches), one graph per batch
+    shape, which the bucketing keeps few (width_multiple); static shapes, no guards on
+    sizes. The parameters stay the model's own."""
+    mode = "reduce-overhead" if device.type == "cuda" else "default"
+    return torch.compile(model, mode=mode, dynamic=False)
+
+
 def width_multiple(device: torch.device) -> int:
     """What trimmed batch widths are rounded up to: exact on the CPU (fewer padded steps are
     pure gain there), multiples of 8 on a GPU (few distinct shapes)."""

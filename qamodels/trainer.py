@@ -28,7 +28,7 @@ from qamodels.batches import DeviceSplit, iterate
 from qamodels.checkpoint import MODEL_FILE, save_model
 from qamodels.classifier import build_classifier
 from qamodels.config import TrainConfig
-from qamodels.device import autocast, resolve_device, rng_state, set_rng_state
+from qamodels.device import autocast, compiled, resolve_device, rng_state, set_rng_state
 from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import apply_unfreezing, make_optimizer, make_scheduler
 
@@ -101,6 +101,8 @@ class Trainer:
         if hasattr(model, "fit_statistics"):  # e.g. the wide DAN's idf, from train alone
             model.fit_statistics(train.ids, train.mask)
         self.model = model.to(self.device)
+        # What the training steps call: the model itself, or its compiled form (same weights).
+        self.step_model = compiled(self.model, self.device) if config.compile else self.model
         self.train_split = DeviceSplit.from_split(train, self.device)
         self.valid_split = DeviceSplit.from_split(data.valid, self.device)
         self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -186,7 +188,7 @@ class Trainer:
         losses: list[torch.Tensor] = []  # on the device: read back every CHECK_EVERY steps
         for step, batch in enumerate(bar, 1):
             with self._autocast():
-                logits = self.model(batch.ids, batch.mask).float()
+                logits = self.step_model(batch.ids, batch.mask).float()
                 loss = F.cross_entropy(
                     logits, batch.label, label_smoothing=self.config.label_smoothing
                 )

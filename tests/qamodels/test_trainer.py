@@ -206,3 +206,17 @@ def test_the_weight_average_follows_its_recurrence():
     assert average.model.weight.item() == pytest.approx(expected, rel=1e-5)
     assert average.rate() == pytest.approx(0.05)  # the window has reached 2 epochs of 10 steps
     assert model.weight.requires_grad and not average.model.weight.requires_grad
+
+
+@pytest.mark.slow  # torch.compile builds its kernels first (tens of seconds on 2 cores)
+def test_compiled_training_steps_train_as_the_model_itself(prepared_sample):
+    runs = []
+    for compile_steps in (False, True):
+        config = TrainConfig(arch="dan", epochs=1, max_train_rows=1200, compile=compile_steps,
+                             device=test_device(), progress=False)  # fmt: skip
+        trainer = Trainer(config, prepared_sample, {"dropout": 0.0, "hidden": 64})
+        runs.append(trainer.fit())
+        assert (trainer.step_model is trainer.model) is not compile_steps
+    eager, compiled = (run.history[0] for run in runs)
+    for key in ("train_loss", "valid_loss"):
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-3), key
