@@ -128,6 +128,9 @@ def main(argv: list[str]) -> None:
         )
         if options.compile:  # the same weights: the untrimmed and bucketed paths compiled
             step_model = compiled(model, device)
+            epoch = len(split.label) // batch_size  # every bucket's shape compiled first
+            samples_per_second(step_model, optimizer, real_batches(split, batch_size, True),
+                               epoch, device)  # fmt: skip
             real_c = samples_per_second(
                 step_model, optimizer, real_batches(split, batch_size, False), steps, device
             )

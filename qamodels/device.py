@@ -42,6 +42,9 @@ def compiled(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     shape, which the bucketing keeps few (width_multiple); static shapes, no guards on
     sizes. The parameters stay the model's own."""
     mode = "reduce-overhead" if device.type == "cuda" else "default"
+    # One compiled graph per batch width: past dynamo's default of 8 the rest would run
+    # eagerly (a 250k-row set's widths span ~16 multiples of 8, the last batch its own).
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     return torch.compile(model, mode=mode, dynamic=False)
 
 
