@@ -6,13 +6,11 @@ The search reports to Ray Tune through the `on_epoch` hook; the trainer knows no
 from __future__ import annotations
 
 import copy
-import csv
-import json
 import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +18,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data_prep.atomic import atomic_path, write_text
 from data_prep.store import PreparedData, Split
-from qamodels import plots
 from qamodels.averaging import WeightAverage
 from qamodels.batches import DeviceSplit, iterate
-from qamodels.checkpoint import MODEL_FILE, save_model
 from qamodels.classifier import build_classifier
 from qamodels.config import TrainConfig
 from qamodels.device import autocast, compiled, resolve_device, rng_state, set_rng_state
 from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import apply_unfreezing, make_optimizer, make_scheduler
+from qamodels.runs import write_run
 
 
 @dataclass
@@ -352,43 +348,3 @@ class Trainer:
         """The run's files in `run_dir` (write_run), from the scored weights."""
         return write_run(run_dir, self.scored_model, self.config, self.params, self.data,
                          result, self.best_confusion, self.iteration_loss, plot)  # fmt: skip
-
-
-def write_run(
-    run_dir: Path,
-    model: torch.nn.Module,
-    config: TrainConfig,
-    params: dict,
-    data: PreparedData,
-    result: TrainResult,
-    confusion: np.ndarray | None,
-    iteration_loss: list[float],
-    plot: bool = True,
-) -> Path:
-    """model.pt, metrics.json (with the best epoch's confusion matrix), history.csv,
-    iteration_loss.csv; and the PNG plots unless `plot=False` (a search draws them once,
-    for the model it exports: plots.plot_run)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run_dir / MODEL_FILE) as model_file:  # read by exports meanwhile
-        save_model(model_file, model, config.arch, params, asdict(config), data.vocab,
-                   data.labels, data.max_length, result.best)  # fmt: skip
-    summary = {
-        "best": result.best,
-        "stopped": result.stopped,
-        "params": params,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "labels": data.labels,
-        "confusion": None if confusion is None else confusion.tolist(),
-        "history": result.history,
-    }
-    write_text(run_dir / "metrics.json", json.dumps(summary, indent=1, default=str))
-    np.savetxt(run_dir / "iteration_loss.csv", np.array(iteration_loss), fmt="%.6f")
-    result.run_dir = run_dir
-    if result.history:
-        with open(run_dir / "history.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(result.history[0]))
-            writer.writeheader()
-            writer.writerows(result.history)
-        if plot:
-            plots.plot_run(run_dir)
-    return run_dir

@@ -34,8 +34,9 @@ from data_prep.store import PreparedData
 from qamodels import plots
 from qamodels.classifier import build_classifier
 from qamodels.fused import FusedGroup, NotFusable, group_key
+from qamodels.runs import write_run
 from qamodels.spaces import decode
-from qamodels.trainer import EpochEnd, Trainer, TrainResult, write_run
+from qamodels.trainer import EpochEnd, Trainer, TrainResult
 from search.config import SearchConfig
 from search.resources import Placement
 from search.searcher import FINISHED

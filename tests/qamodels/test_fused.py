@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from qamodels.config import TrainConfig
-from qamodels.fused import FusedGroup, MemberDropout, NotFusable, group_key, member_dropouts
+from qamodels.fused import FusedGroup, NotFusable, group_key
 from qamodels.layers import SpatialDropout
+from qamodels.member_dropout import MemberDropout, member_dropouts
 from qamodels.trainer import Trainer
 from tests.conftest import test_device
 
