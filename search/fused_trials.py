@@ -235,18 +235,29 @@ def fused_placement(config: SearchConfig) -> Placement:
     return Placement(0.0, TRIAL_CPU, 2 * config.fuse)
 
 
+def describe_fused(config: SearchConfig, placement: Placement) -> str:
+    """One console line: where fused trials train."""
+    device = "one GPU" if placement.on_gpu else f"{config.cpus_per_trial:g} CPU"
+    return (f"fused trials: groups of up to {config.fuse} of one shape, trained by one actor "
+            f"holding {device}; {2 * config.fuse} trials at once")  # fmt: skip
+
+
 class LeaveOnEnd(Callback):
     """Tells the executor when Ray Tune ends a trial (ASHA's stop, an error), so its group
-    goes on without it."""
+    goes on without it. Holds no handle (it is pickled with the experiment for a resume):
+    the executor is looked up by name."""
 
-    def __init__(self, executor) -> None:
-        self._executor = executor
+    def _leave(self, trial_id: str) -> None:
+        try:
+            ray.get_actor(EXECUTOR).leave.remote(trial_id)
+        except ValueError:  # no executor (any more): nothing trains the trial
+            pass
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
-        self._executor.leave.remote(trial.trial_id)
+        self._leave(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
-        self._executor.leave.remote(trial.trial_id)
+        self._leave(trial.trial_id)
 
 
 def run_fused_trial(config: dict, data: PreparedData, search_config: SearchConfig) -> None:

@@ -64,7 +64,13 @@ from search.experiment import (
     open_experiment,
     resume_command,
 )
-from search.fused_trials import LeaveOnEnd, fused_placement, run_fused_trial, start_executor
+from search.fused_trials import (
+    LeaveOnEnd,
+    describe_fused,
+    fused_placement,
+    run_fused_trial,
+    start_executor,
+)
 from search.interrupt import (
     EndedTrials,
     StorageWatch,
@@ -168,7 +174,7 @@ def make_tuner(config: SearchConfig, data: PreparedData, placement: Placement, e
                 NodeWatch(config.node_wait, stop_tune),
                 SchedulerState(scheduler),  # Ray Tune does not save schedulers
                 Console(config.num_samples, config.metric, config.mode),
-                *([LeaveOnEnd(executor)] if executor is not None else []),
+                *([LeaveOnEnd()] if executor is not None else []),
             ],  # fmt: skip
             verbose=1 if config.progress_table else 0,  # Ray's own table, when asked for
         ),
@@ -181,7 +187,7 @@ def run_search(config: SearchConfig, data: PreparedData):
     The caller holds the experiment (search.experiment.open_experiment)."""
     scaling = autoscaling() if config.address else None  # a local Ray has no autoscaler
     placement = place(config, ray.cluster_resources(), scaling)
-    print(placement.describe())
+    print(describe_fused(config, placement) if config.fuse else placement.describe())
     baseline = start_baseline(config, data)  # beside the trials, on a CPU they leave free
     BASELINE[:] = [baseline]  # the progress line shows its score once it is there
     try:
