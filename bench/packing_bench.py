@@ -6,16 +6,21 @@
 For each architecture and packing n: n `qamodels.train` processes started together on the
 GPU, then a search of n trials at gpus_per_trial=1/n (no early stopping, recipes off), on
 the same prepared data. Prints a Markdown table of wall time and aggregate training
-samples/s (n x epochs x train rows / wall), so Ray's overhead and the gain of packing show.
+samples/s (n x epochs x train rows / wall), so Ray's overhead and the gain of packing show;
+then, for the one-trial searches, where a trial's time went: Ray's start and the driver, the
+worker process's start and imports, the data mapped and the model built, the first epoch
+(warm-up) against the others.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from data_prep import PrepConfig, prepared_data
 from data_prep.cli import arg, as_dict, split_overrides
@@ -44,6 +49,21 @@ def timed(commands: list[list[str]]) -> float:
     return time.perf_counter() - start
 
 
+def phases(experiment: Path, wall: float, raw: float) -> str:
+    """A one-trial search's wall time by phase, from its trial's first and last report."""
+    reports = [json.loads(line) for path in experiment.glob("*/result.json")
+               for line in path.read_text().splitlines()]  # fmt: skip
+    if not reports:
+        return "| no report | | | | | | |"
+    first, last = reports[0], reports[-1]
+    epochs = last["epoch"]
+    others = (last["seconds"] - first["seconds"]) / max(1, epochs - 1)
+    trial = first["startup_s"] + first["setup_s"] + last["seconds"]
+    return (f"| {wall:.1f} | {raw:.1f} | {wall / raw:.2f} | {wall - trial:.1f} | "
+            f"{first['startup_s']:.1f} | {first['setup_s']:.1f} | {first['seconds']:.1f} | "
+            f"{others:.1f} |")  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
     prep, bench = split_overrides(argv, PrepConfig, PackingConfig)
     rows = len(prepared_data(prep).train)
@@ -51,6 +71,7 @@ def main(argv: list[str]) -> None:
     print(f"train rows {rows:,}, epochs {bench.epochs}, batch {bench.batch_size}")
     print("| arch | per GPU | raw processes: wall s | samples/s | Ray trials: wall s | samples/s |")
     print("| --- | --- | --- | --- | --- | --- |")
+    single = []
     for arch in bench.archs.split(","):
         for n in map(int, bench.packings.split(",")):
             work = n * bench.epochs * rows
@@ -68,9 +89,16 @@ def main(argv: list[str]) -> None:
                           f"batch_size={bench.batch_size}", f"storage_path={tmp}", "name=pack",
                           *data_keys]  # fmt: skip
                 ray = timed([search])
+                if n == 1:
+                    single.append(f"| {arch} " + phases(Path(tmp) / "pack", ray, raw))
             print(
                 f"| {arch} | {n} | {raw:.1f} | {work / raw:,.0f} | {ray:.1f} | {work / ray:,.0f} |"
             )
+    print("\nOne-trial search against one plain process, seconds:\n")
+    print("| arch | search wall | process wall | ratio | Ray start + driver | worker start + "
+          "imports | data + model | first epoch | each other epoch |")  # fmt: skip
+    print("| --- " * 9 + "|")
+    print("\n".join(single))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tempfile
+import time
 from pathlib import Path
 
 import ray
@@ -102,7 +104,19 @@ def checkpoint_due(end: EpochEnd, config: SearchConfig) -> bool:
     return end.improved or end.last or end.metrics["epoch"] in rungs(config)
 
 
+def startup_seconds() -> float:
+    """Seconds since this worker process started (Ray's worker start and the imports, for the
+    first trial an actor runs; bench/packing_bench.py shows it beside a plain process); NaN
+    without psutil (Ray's dashboard extra and the dev extra bring it)."""
+    try:
+        import psutil
+    except ImportError:
+        return math.nan
+    return time.time() - psutil.Process().create_time()
+
+
 def run_trial(config: dict, data: PreparedData, search_config: SearchConfig) -> None:
+    entered, startup = time.perf_counter(), startup_seconds()
     arch, params, overrides = decode(config)
     use_gpu = bool(ray.get_gpu_ids()) and torch.cuda.is_available()  # a share was granted
     torch.set_num_threads(max(1, int(search_config.cpus_per_trial)))
@@ -111,6 +125,7 @@ def run_trial(config: dict, data: PreparedData, search_config: SearchConfig) -> 
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.restore(Path(directory))
+    setup = time.perf_counter() - entered  # the data on the device, the model built
     trial_dir = trial_output_dir(search_config, arch)
     resolved = real_config(config, trainer.transferred)
     writer = TrialWriter(trial_dir, resolved)
@@ -134,6 +149,8 @@ def run_trial(config: dict, data: PreparedData, search_config: SearchConfig) -> 
             "node_id": ray.get_runtime_context().get_node_id(),  # the node, not just its IP
             "device": str(trainer.device),
             "resources": ray.get_runtime_context().get_assigned_resources(),
+            "startup_s": startup,  # where the trial's time went before its first batch
+            "setup_s": setup,
             FINISHED: end.last,  # the trainer ended it, not the scheduler (search/searcher.py)
         }
         if not checkpoint_due(end, search_config):
