@@ -53,6 +53,7 @@ EXECUTOR = "qatune-fused-trials"  # the named actor the trials look up
 WAIT_S = 10.0  # how long a group waits for its members before it starts with fewer
 TRIAL_CPU = 0.01  # what a fused trial reserves: it only reports what the executor trains
 LOST_S = 300.0  # a member that neither asks for its next epoch nor leaves is dropped then
+ALONE = "alone"  # the group key of a config that cannot be fused: a group of its own
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Pending:
     config: object  # its TrainConfig
     params: dict
     joined: float = field(default_factory=time.monotonic)
+    alone: bool = False  # a config that cannot be fused (NotFusable): trained by Trainer
 
 
 class FusedExecutor:
@@ -84,10 +86,11 @@ class FusedExecutor:
         try:
             key = group_key(config, params)
         except NotFusable:
-            key = ("alone", trial_id)
+            key = (ALONE, trial_id)
         with self.lock:
             self.events[trial_id] = []
-            self.pending.setdefault(key, []).append(Pending(trial_id, config, params))
+            pending = Pending(trial_id, config, params, alone=key[0] == ALONE)
+            self.pending.setdefault(key, []).append(pending)
             self.lock.notify_all()
 
     def next(self, trial_id: str, epoch: int) -> dict:
@@ -134,7 +137,7 @@ class FusedExecutor:
     def _train(self, group: list[Pending], name: str) -> None:
         ids = [p.trial_id for p in group]
         try:
-            if len(group) == 1 and group_key_or_none(group[0]) is None:
+            if group[0].alone:
                 self._train_alone(group[0], name)
             else:
                 self._train_fused(group, ids, name)
@@ -211,13 +214,6 @@ class FusedExecutor:
 
 class StopTraining(Exception):
     """A trial trained alone in the executor was stopped by the search's scheduler."""
-
-
-def group_key_or_none(pending: Pending) -> tuple | None:
-    try:
-        return group_key(pending.config, pending.params)
-    except NotFusable:
-        return None
 
 
 def start_executor(config: SearchConfig, data: PreparedData, gpu: bool):
