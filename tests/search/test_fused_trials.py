@@ -90,3 +90,15 @@ def test_a_member_that_leaves_stops_alone(prepared_sample):
     assert len(seen["leaves"]) == 1 and seen["leaves"][0]["metrics"]["epoch"] == 1
     assert {e["group"] for e in stays + seen["leaves"]} == {"group 1 of 2"}
     assert executor.next("leaves", 1) == {"end": "done"}  # trained no more epochs
+
+
+def test_a_config_that_cannot_be_fused_trains_alone_and_stops_when_it_leaves(prepared_sample):
+    config = SearchConfig(max_epochs=3, fuse=2, train=TRAIN)
+    executor = FusedExecutor(prepared_sample, config, gpu=False)
+    alone = {"hidden": 64, "wide": 1, "wide_first": 1}  # changes what trains mid-run
+    executor.join("alone", {"arch": "dan", "dan": alone, "train": {}})
+    first = executor.next("alone", 0)
+    assert first["metrics"]["epoch"] == 1 and first["group"] == "group 1 of 1"
+    assert first["state"] is not None  # its first epoch is its best so far: the model
+    executor.leave("alone")
+    assert executor.next("alone", 1) == {"end": "done"}  # stopped, not trained on
