@@ -26,18 +26,27 @@ from torch import nn
 WARMUP = 10
 
 
+def newest_share(steps: int, steps_per_epoch: int, ema_epochs: float) -> float:
+    """The share of the newest weights in the average after `steps` updates (1: no average,
+    ema_epochs=0); the fused trials' averages follow the same rule (qamodels/fused.py)."""
+    if not ema_epochs:
+        return 1.0
+    decay = 1.0 - 1.0 / max(1.0, ema_epochs * steps_per_epoch)
+    return 1.0 - min(decay, (1 + steps) / (WARMUP + steps))
+
+
 class WeightAverage:
     """An exponential moving average of `model`'s parameters; buffers (BatchNorm's running
     statistics) are the model's own, copied when the average is scored."""
 
     def __init__(self, model: nn.Module, steps_per_epoch: int, ema_epochs: float):
         self.model = copy.deepcopy(model).requires_grad_(False)
-        self.decay = 1.0 - 1.0 / max(1.0, ema_epochs * steps_per_epoch)
+        self.steps_per_epoch, self.ema_epochs = steps_per_epoch, ema_epochs
         self.steps = 0  # counted on the host: the decay needs no read from the device
 
     def rate(self) -> float:
         """The share of the newest weights in this step's average."""
-        return 1.0 - min(self.decay, (1 + self.steps) / (WARMUP + self.steps))
+        return newest_share(self.steps, self.steps_per_epoch, self.ema_epochs)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

@@ -33,7 +33,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from data_prep.store import PreparedData
-from qamodels.averaging import WARMUP
+from qamodels.averaging import newest_share
 from qamodels.batches import DeviceSplit, iterate
 from qamodels.classifier import build_classifier
 from qamodels.config import TrainConfig
@@ -41,7 +41,7 @@ from qamodels.device import autocast, resolve_device
 from qamodels.member_dropout import member_dropouts
 from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import make_optimizer, make_scheduler
-from qamodels.trainer import CHECK_EVERY, EpochEnd, TrainResult, subset
+from qamodels.trainer import CHECK_EVERY, EpochEnd, TrainResult, is_better, subset
 
 # What members of one group may set apart (the rest of their configs must be equal).
 VARYING_TRAIN = ("lr", "weight_decay", "label_smoothing", "warmup_fraction", "embedding_lr",
@@ -225,13 +225,8 @@ class FusedGroup:
     @torch.no_grad()
     def _average(self, live: list[Member]) -> None:
         """Each member's weight average (qamodels/averaging.py's rule; none: the weights)."""
-        warm = (1 + self.steps) / (WARMUP + self.steps)  # the step just taken counted
-        shares = []
-        for member in live:
-            epochs = member.config.ema_epochs
-            decay = 1.0 - 1.0 / max(1.0, epochs * self.steps_per_epoch)
-            shares.append(1.0 - min(decay, warm) if epochs else 1.0)
-        share = self._per_member(shares)
+        share = self._per_member([newest_share(self.steps, self.steps_per_epoch,
+                                               m.config.ema_epochs) for m in live])  # fmt: skip
         for name, average in self.average.items():
             average.lerp_(self.params[name].detach(), share.view(-1, *[1] * (average.dim() - 1)))
 
@@ -267,10 +262,10 @@ class FusedGroup:
             for p in probabilities
         ]  # fmt: skip
 
-    def state_of(self, index: int, weights: dict | None = None) -> dict:
-        """Member `index`'s state dict (its scored weights, or `weights`), for its own model."""
+    def state_of(self, index: int) -> dict:
+        """Member `index`'s state dict (its scored weights and buffers), for its own model."""
         position = self.live.index(index)
-        source = weights if weights is not None else {**self.average, **self.buffers}
+        source = {**self.average, **self.buffers}
         return {n: t[position].detach().clone() for n, t in source.items()}
 
     def stop(self, index: int, why: str) -> None:
@@ -315,10 +310,9 @@ class FusedGroup:
         metrics = {"epoch": epoch + 1, "train_loss": loss, **metrics, "lr": lr,
                    "seconds": time.perf_counter() - start}  # fmt: skip
         member.history.append(metrics)
-        value, best = metrics[member.config.metric], member.best
-        lower = member.config.mode == "min"
-        improved = best is None or (value < best[member.config.metric] if lower
-                                    else value > best[member.config.metric])  # fmt: skip
+        metric = member.config.metric
+        best = None if member.best is None else member.best[metric]
+        improved = is_better(metrics[metric], best, member.config.mode)
         if improved:
             member.best, member.best_confusion = metrics, confusion
             member.best_state, member.stale_epochs = self.state_of(index), 0
@@ -329,5 +323,4 @@ class FusedGroup:
             last = early or epoch + 1 == member.config.epochs
             on_epoch(index, EpochEnd(metrics, improved, last, lambda directory: None))
         if early and index in self.live:
-            metric = member.config.metric
             self.stop(index, f"early stop: no better {metric} for {member.stale_epochs} epochs")

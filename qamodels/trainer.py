@@ -84,6 +84,11 @@ def predict_logits(
     return torch.cat(outputs)
 
 
+def is_better(value: float, best: float | None, mode: str) -> bool:
+    """A new best epoch: `value` beats `best` (none yet: any) in `mode` (min or max)."""
+    return best is None or (value < best if mode == "min" else value > best)
+
+
 LINEAR_EPOCHS = 30  # the linear part's epochs at most (fit_linear_part)
 
 
@@ -246,10 +251,8 @@ class Trainer:
         return DeviceSplit.from_split(getattr(self.data, name), self.device)
 
     def _improved(self, value: float) -> bool:
-        if self.best is None:
-            return True
-        best = self.best[self.config.metric]
-        return value < best if self.config.mode == "min" else value > best
+        best = None if self.best is None else self.best[self.config.metric]
+        return is_better(value, best, self.config.mode)
 
     def fit(self, on_epoch: EpochHook | None = None) -> TrainResult:
         stopped = f"completed {self.config.epochs} epochs"
