@@ -28,10 +28,10 @@ from sklearn.svm import LinearSVC
 from data_prep.cli import ConfigError
 from data_prep.store import PreparedData
 from data_prep.tokenize import words
+from qamodels.linear import SVC_C, fit_temperature
 from qamodels.metrics import scores, softmax_temperature
 from qamodels.trainer import subset_index
 
-SVC_C = (0.1, 0.3, 1.0, 3.0)
 LOGREG_C = (10.0,)  # slower to fit; one value near its usual best on short texts
 SGD_ALPHA = (1e-5, 3e-5)
 SELECT_ROWS = 50_000  # the candidates are compared on at most this many training rows
@@ -156,21 +156,6 @@ def fit_baseline(data: PreparedData, max_train_rows: int = 0, seed: int = 0) -> 
         probabilities=probabilities,
         seconds=time.perf_counter() - start,
     )
-
-
-def fit_temperature(decisions: np.ndarray, labels: np.ndarray) -> float:
-    """The scale of the decision scores that gives the lowest log loss on valid (a grid:
-    one parameter, no optimizer needed), so the linear model's probabilities can be
-    averaged with the neural models' in an ensemble. Temperature scaling, not scikit-learn's
-    CalibratedClassifierCV: that refits the model per fold and calibrates each class apart
-    (sigmoid or isotonic); one temperature keeps the model and its predictions as they are."""
-    best_nll, best_t = np.inf, 1.0
-    for t in np.exp(np.linspace(np.log(0.1), np.log(100), 61)):
-        probs = softmax_temperature(decisions, t)
-        nll = scores(probs, labels, probs.shape[1])["loss"]
-        if nll < best_nll:
-            best_nll, best_t = nll, float(t)
-    return best_t
 
 
 def load_baseline(directory: Path) -> tuple[LinearTextModel, float]:

@@ -89,9 +89,6 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
-LINEAR_EPOCHS = 30  # the linear part's epochs at most (fit_linear_part)
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, data: PreparedData, params: dict | None = None):
         self.config, self.data = config, data
@@ -101,6 +98,8 @@ class Trainer:
         train = subset(data.train, config.max_train_rows, config.seed)
         if hasattr(model, "fit_statistics"):  # e.g. the wide DAN's idf, from train alone
             model.fit_statistics(train.ids, train.mask)
+        if hasattr(model, "fit_linear"):  # e.g. the DAN's wide path with wide_first=1
+            model.fit_linear(train, data.valid)
         self.model = model.to(self.device)
         # What the training steps call: the model itself, or its compiled form (same weights).
         self.step_model = compiled(self.model, self.device) if config.compile else self.model
@@ -108,8 +107,6 @@ class Trainer:
         self.valid_split = DeviceSplit.from_split(data.valid, self.device)
         self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
         self.generator = torch.Generator().manual_seed(config.seed)
-        if hasattr(self.model, "linear_part"):  # e.g. the DAN's wide path with wide_first=1
-            self.fit_linear_part(*self.model.linear_part())
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = make_scheduler(
             self.optimizer, config, self.steps_per_epoch * config.epochs
@@ -126,38 +123,6 @@ class Trainer:
         self.best_state: dict | None = None
         self.best_confusion: np.ndarray | None = None
         self.stale_epochs = 0
-
-    def fit_linear_part(self, params: list[torch.nn.Parameter], lr_scale: float) -> None:
-        """Before the epochs: train `params` alone (the model's other outputs are zero, so it
-        is a linear model) until valid accuracy stops improving (patience 2, at most
-        LINEAR_EPOCHS), and keep their best epoch. The epochs then start from that model."""
-        if not params:
-            return
-        optimizer = torch.optim.Adam(params, lr=self.config.lr * lr_scale)
-        best, best_state, stale = -1.0, None, 0
-        labels = self.valid_split.label
-        for _ in range(LINEAR_EPOCHS):
-            self.model.train()
-            for batch in iterate(self.train_split, self.config.batch_size, shuffle=True,
-                                 generator=self.generator):  # fmt: skip
-                with self._autocast():
-                    logits = self.model(batch.ids, batch.mask).float()
-                loss = F.cross_entropy(logits, batch.label)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            logits = predict_logits(self.model, self.valid_split, 2 * self.config.batch_size,
-                                    self._autocast)  # fmt: skip
-            accuracy = (logits.argmax(1) == labels).float().mean().item()
-            if accuracy > best:
-                best, best_state, stale = accuracy, [p.detach().clone() for p in params], 0
-            else:
-                stale += 1
-                if stale >= 2:
-                    break
-        with torch.no_grad():
-            for param, value in zip(params, best_state, strict=True):
-                param.copy_(value)
 
     @property
     def parameter_count(self) -> int:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from qamodels.dan import PAIR_PRIME, Wide
+from qamodels.wide import PAIR_PRIME, Wide
 from tests.qamodels.test_masking import LENGTHS, VOCAB, padded
 
 
@@ -51,6 +51,9 @@ def test_the_tfidf_path_is_a_linear_model_on_l2_normalised_tfidf_rows():
     pair_weights = wide.pairs.weight[wide.pair_row]  # each bucket's row of the fitted table
     weights = torch.cat([wide.words.weight, pair_weights]).detach().numpy()
     expected = features @ weights / np.linalg.norm(features)
+    sparse = wide.features(ids[:1], mask[:1]).toarray()[0]  # what wide_first's SVM fits on
+    assert np.allclose(sparse @ torch.cat([wide.words.weight, wide.pairs.weight]).detach().numpy(),
+                       expected, atol=1e-5)  # fmt: skip
     with torch.no_grad():
         got = wide(torch.from_numpy(ids[:1]), torch.from_numpy(mask[:1, :, None]).float())
     assert np.allclose(got.numpy()[0], expected, atol=1e-5)
@@ -127,25 +130,32 @@ def test_the_trainer_fits_the_idf_on_the_training_split_and_saves_it(prepared_sa
     assert torch.equal(model.wide.pair_row, reference.pair_row)  # and finds each pair's row
 
 
-def test_wide_first_starts_the_epochs_from_the_fitted_linear_model(prepared_sample):
-    """wide_first=1: before the first epoch the trainer has fitted the wide path alone; the
-    MLP's output is still zero, so the model is that linear model, and it is a fitted one."""
+def test_wide_first_starts_the_epochs_from_the_baselines_linear_model(prepared_sample):
+    """wide_first=1: before the first epoch the wide path is the baseline's linear model
+    (LinearSVC on the same features, the C of the best valid accuracy); the MLP's output is
+    zero, so the model predicts as that SVM does."""
+    from sklearn.svm import LinearSVC
+
     from qamodels.config import TrainConfig
-    from qamodels.trainer import Trainer
+    from qamodels.linear import SVC_C
+    from qamodels.trainer import Trainer, subset
 
     config = TrainConfig(arch="dan", epochs=1, max_train_rows=800, progress=False,
                          embedding="random", embedding_dim=16, lr=0.01)  # fmt: skip
     trainer = Trainer(config, prepared_sample, {"wide": 2, "wide_first": 1, "hidden": 16})
     model = trainer.model.eval()
-    assert model.wide.words.weight.abs().sum() > 0, "the linear part was not fitted"
     split, rows = trainer.valid_split, torch.arange(64)
     batch = split.batch(rows, split.width(rows, False))
-    ids, mask = batch.ids, batch.mask
     with torch.no_grad():
-        whole = model(ids, mask)
-        linear = model.wide(ids, mask.unsqueeze(-1).float())
-    torch.testing.assert_close(whole, linear)  # the MLP adds exactly nothing yet
+        whole = model(batch.ids, batch.mask)
+        linear = model.wide(batch.ids, batch.mask.unsqueeze(-1).float())
+    torch.testing.assert_close(whole, linear + model.head.net[-1].bias)  # the MLP adds nothing
+    train, valid = subset(prepared_sample.train, 800, config.seed), prepared_sample.valid
+    x_train, x_valid = (model.wide.features(s.ids, s.mask) for s in (train, valid))
+    svm = max((LinearSVC(C=c).fit(x_train, train.label) for c in SVC_C),
+              key=lambda m: (m.predict(x_valid) == valid.label).mean())  # fmt: skip
     metrics, _ = trainer.evaluate()
+    assert metrics["valid_accuracy"] == (svm.predict(x_valid) == valid.label).mean()
     assert metrics["valid_accuracy"] > 2.0 / len(prepared_sample.labels)  # far above chance
     result = trainer.fit()  # then the epochs train the whole model
     assert result.history and model.head.net[-1].weight.abs().sum() > 0
