@@ -183,3 +183,10 @@ def load(path: str | os.PathLike) -> PreparedData:
         meta=json.loads((path / "meta.json").read_text(encoding="utf-8")),
         **{s: read_split(path / f"{s}.arrow") for s in SPLITS},
     )
+
+
+def subset_index(total: int, rows: int, seed: int) -> np.ndarray:
+    """The seeded rows of a `max_train_rows` subset (all rows when 0 or more than there are)."""
+    if not rows or rows >= total:
+        return np.arange(total)
+    return np.sort(np.random.default_rng(seed).permutation(total)[:rows])

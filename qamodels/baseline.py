@@ -26,15 +26,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
 from data_prep.cli import ConfigError
-from data_prep.store import PreparedData
+from data_prep.store import PreparedData, subset_index
 from data_prep.tokenize import words
-from qamodels.linear import SVC_C, fit_temperature
+from qamodels.linear import SELECT_ROWS, SVC_C, fit_temperature
 from qamodels.metrics import scores, softmax_temperature
-from qamodels.trainer import subset_index
 
 LOGREG_C = (10.0,)  # slower to fit; one value near its usual best on short texts
 SGD_ALPHA = (1e-5, 3e-5)
-SELECT_ROWS = 50_000  # the candidates are compared on at most this many training rows
 # Saved as plain JSON and arrays, never pickled: a model directory is something people share,
 # and unpickling a planted file runs its code (joblib.load did, through `search.predict`).
 BASELINE_FILE = "baseline.json"  # name, temperature, the vectorizer's settings and vocabulary

@@ -8,6 +8,7 @@ import numpy as np
 from qamodels.metrics import scores, softmax_temperature
 
 SVC_C = (0.1, 0.3, 1.0, 3.0)
+SELECT_ROWS = 50_000  # C is chosen on at most this many training rows, then refitted on all
 
 
 def fit_temperature(decisions: np.ndarray, labels: np.ndarray) -> float:

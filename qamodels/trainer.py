@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from data_prep.store import PreparedData, Split
+from data_prep.store import PreparedData, Split, subset_index
 from qamodels.averaging import WeightAverage
 from qamodels.batches import DeviceSplit, iterate
 from qamodels.classifier import build_classifier
@@ -55,13 +55,6 @@ class TrainResult:
     best: dict  # the metrics of the best epoch
     history: list[dict]
     stopped: str  # why training ended
-
-
-def subset_index(total: int, rows: int, seed: int) -> np.ndarray:
-    """The seeded rows of a `max_train_rows` subset (all rows when 0 or more than there are)."""
-    if not rows or rows >= total:
-        return np.arange(total)
-    return np.sort(np.random.default_rng(seed).permutation(total)[:rows])
 
 
 def subset(split: Split, rows: int, seed: int) -> Split:

@@ -90,9 +90,10 @@ class Wide(nn.Module):
 
     @torch.no_grad()
     def fit_linear(self, train: Split, valid: Split) -> np.ndarray:
-        """This path's weights as the baseline's linear model (LinearSVC on the same features,
-        C chosen on valid from its grid), its scores scaled by the temperature of the lowest
-        log loss on valid so they are logits; the intercept of each class is returned."""
+        """This path's weights as the baseline's linear model: LinearSVC on the same features,
+        C chosen on valid from its grid (on at most SELECT_ROWS rows, then fitted on all), its
+        scores scaled by the temperature of the lowest log loss on valid so they are logits.
+        Returns each class's intercept."""
         x_train, x_valid = (
             self.features(train.ids, train.mask),
             self.features(valid.ids, valid.mask),
