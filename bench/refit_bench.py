@@ -16,18 +16,18 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
 import torch
 from common import SUITE_SETS, suite_config
 
 from data_prep import load, prepare
 from data_prep.cli import arg, parse_overrides
-from data_prep.store import PreparedData, Split
+from data_prep.store import PreparedData
 from qamodels.config import TrainConfig
 from qamodels.spaces import decode, nested, recipes
 from qamodels.trainer import Trainer
 from search.markdown import markdown_table
+from search.refit import with_valid_in_train
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,6 @@ class RefitBench:
     archs: str = arg("dan", "architectures whose recipe trains, comma-separated")
     epochs: int = arg(15, "epochs at most (the search's max_epochs)", min=1)
     data_dir: str = arg("", "where the splits are prepared; default: a temporary directory")
-
-
-def with_valid_in_train(data: PreparedData) -> PreparedData:
-    """The same data with valid's rows added to train (valid stays as it was: scored, not
-    chosen on)."""
-    train, valid = data.train, data.valid
-    merged = Split(*(np.concatenate([getattr(train, k), getattr(valid, k)])
-                     for k in ("ids", "mask", "length", "label")))  # fmt: skip
-    return replace(data, train=merged)
 
 
 def last_recipe(arch: str) -> tuple[TrainConfig, dict]:

@@ -17,13 +17,15 @@ from search.checkpoints import remove_resumable_states
 from search.config import SearchConfig, SearchError, SearchInterrupted
 from search.ensemble import ENSEMBLE_DIR
 from search.experiment import mark_partial, resume_command
-from search.held_out import finish
+from search.held_out import finish, with_refit_scores
 from search.interrupt import STOPPED_FOR, ended_trials
 from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
 from search.publish import staged
+from search.refit import refit_best
 from search.report import REPORT_FILE, write_report
+from search.resources import Placement
 from search.tensorboard import write_experiment
-from search.trainable import resolved_config
+from search.trainable import BEST_MODEL_DIR, resolved_config
 
 
 def trials_of(results) -> list:
@@ -50,12 +52,13 @@ def headline(table: pd.DataFrame) -> str:
         found = table[table["model"] == kind]
         if len(found):
             row = found.iloc[0]
-            label = name if kind == "ensemble" else f"{name} ({row['arch']})"
+            refit = ", refit" if row.get("refit") else ""
+            label = name if kind == "ensemble" else f"{name} ({row['arch']}{refit})"
             parts.append(f"{label} {row['test_accuracy']:.4f}")
     return "test accuracy: " + ", ".join(parts)
 
 
-def conclude(config: SearchConfig, data: PreparedData, results, baseline):
+def conclude(config: SearchConfig, data: PreparedData, results, baseline, placement: Placement):
     """Leaderboard, held-out scores, ensemble, TensorBoard, report, best model: the whole set
     when the search ended; valid-only and marked PARTIAL when it was interrupted. Written in
     the experiment directory (for a URI, its local copy, then sent there)."""
@@ -92,12 +95,15 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline):
     with staged(experiment_dir, location) as out:  # nothing appears until all of it is written
         held_out = finish(rows, board, data, baseline, config.metric, config.mode,
                        config.ensemble_top, out)  # fmt: skip
+        refit = refit_best(board, rows, config, data, placement, out / BEST_MODEL_DIR)
+        if refit is not None:
+            held_out = with_refit_scores(held_out, refit, data)
         table = write_leaderboard(board, rows, held_out.table, out)
         configs = [resolved_config(experiment_dir / Path(r.path).name, r.config)
                    for r in results if r.config]  # fmt: skip
         write_experiment(out, configs, held_out.table)
         write_report(experiment_dir, held_out.table, rows, results, config, baseline, out)
-        best = export_best(board, rows, out)
+        best = export_best(board, rows, out, refitted=refit is not None)
     if not config.keep_checkpoints:
         freed = remove_resumable_states(location)
         print(f"removed the trials' resumable states ({freed / 2**20:.0f} MB; "

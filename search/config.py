@@ -119,6 +119,12 @@ class SearchConfig:
     ensemble_top: int = arg(
         8, "top trials (on valid) whose best checkpoints the ensemble may use", min=1
     )
+    refit: bool = arg(
+        True,
+        "after selection, train the best single model again on train + valid for the epochs "
+        "its trial chose, where its family gains from it (the CNNs; search/refit.py): "
+        "best_model/ is then that model",
+    )
     fixed_keys: tuple[str, ...] = arg(
         (),
         "searched training keys every trial takes from the command line instead of sampling; "

@@ -9,6 +9,7 @@ baseline on the same split.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from qamodels.checkpoint import load_model
 from qamodels.metrics import scores
 from qamodels.trainer import predict_logits
 from search import ensemble
+from search.refit import Refit
 from search.trainable import BEST_MODEL_DIR
 
 SPLITS = ("valid", "test")
@@ -159,3 +161,18 @@ def ranked(frame: pd.DataFrame, baseline: BaselineResult | None) -> pd.DataFrame
     frame = frame.assign(rank=rank).sort_values(["rank", "valid_accuracy"],
                                                 ascending=[True, False])  # fmt: skip
     return frame.drop(columns="rank").reset_index(drop=True)
+
+
+def with_refit_scores(held_out: HeldOut, refit: Refit, data: PreparedData) -> HeldOut:
+    """The best single model's test scores as its refit's (what best_model/ and
+    search.predict use), its `refit` cell saying so; valid stays the trial's, on which it
+    was chosen (the refit trained on valid's rows)."""
+    test = model_probabilities(refit.run_dir, data)["test"]
+    found = scores(test, data.test.label, len(data.labels))
+    table = held_out.table.copy()
+    row = (table["model"] == "best of arch") & (table["trial"] == refit.trial)
+    if "test_lift" in table:
+        table.loc[row, "test_lift"] += found["accuracy"] - table.loc[row, "test_accuracy"]
+    table.loc[row, ["test_accuracy", "test_macro_f1"]] = found["accuracy"], found["macro_f1"]
+    table["refit"] = np.where(row, f"train+valid, {refit.epochs} epochs", "")
+    return dataclasses.replace(held_out, table=table)

@@ -121,16 +121,20 @@ def write_leaderboard(
     return text
 
 
-def export_best(board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path) -> Path | None:
+def export_best(
+    board: pd.DataFrame, rows: pd.DataFrame, experiment_dir: Path, refitted: bool = False
+) -> Path | None:
     """The best trial's model directory as <experiment>/best_model (its files linked, not
-    copied: data_prep/atomic.py link_or_copy)."""
+    copied: data_prep/atomic.py link_or_copy), or, `refitted`, its refit already written
+    there (search/refit.py); with its plots."""
     if board.empty:
         return None
-    best_trial = board.iloc[0]["trial"]
-    source = Path(rows.set_index("trial").loc[best_trial, "path"]) / BEST_MODEL_DIR
     target = experiment_dir / BEST_MODEL_DIR
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target, copy_function=link_or_copy)
+    if not refitted:
+        best_trial = board.iloc[0]["trial"]
+        source = Path(rows.set_index("trial").loc[best_trial, "path"]) / BEST_MODEL_DIR
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target, copy_function=link_or_copy)
     plots.plot_run(target)  # drawn once here, not at every new best inside the trial
     return target

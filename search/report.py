@@ -104,6 +104,7 @@ def write_report(
                   f"{len(rows)} of {config.num_samples} trials ran.", ""]  # fmt: skip
     if len(final):
         lines += ["## Baseline, best single, ensemble", "", summary(final), ""]
+        lines += [refit_note(final), ""]
         lines += ["## Every architecture's best", "", markdown_table(final), ""]
     curve = anytime(results, config.metric, config.mode)
     if len(curve):
@@ -132,3 +133,16 @@ def summary(final: pd.DataFrame) -> str:
             picks.append(found.sort_values("valid_accuracy", ascending=False).head(1))
     table = pd.concat(picks).replace({"model": {"best of arch": "best single"}})
     return markdown_table(table)
+
+
+def refit_note(final: pd.DataFrame) -> str:
+    """Which models were refit on train + valid (search/refit.py), and which were not."""
+    refit = final[final.get("refit", pd.Series("", index=final.index)).astype(bool)]
+    if refit.empty:
+        return ("No model was refit: every model is as its trial trained it on train (refit "
+                "pays only for the CNNs, search/refit.py).")  # fmt: skip
+    row = refit.iloc[0]
+    return (f"best_model/ is the best single model ({row['arch']}, trial {row['trial']}) refit "
+            f"on {row['refit']} (the epochs its trial chose on valid): its test scores are "
+            "the refit's, its valid scores the trial's. The ensemble's members are as their "
+            "trials trained them.")  # fmt: skip

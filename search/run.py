@@ -208,7 +208,7 @@ def run_search(config: SearchConfig, data: PreparedData):
             if executor is not None:
                 ray.kill(executor)
         remove_empty_checkpoints(config.experiment_path)
-        return conclude(config, data, results, baseline)
+        return conclude(config, data, results, baseline, placement)
     finally:
         BASELINE.clear()
         cancel_baseline(baseline)

@@ -51,6 +51,7 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
         embeddings=("random", "frozen"),
         pretrain="false",  # tests/search/test_pretraining.py
         gpus_per_trial="0",  # the CPU placement (tests/search/test_resources.py: the GPU share)
+        refit=False,  # the trials' own models exported (tests/search/test_refit.py: refit)
     )
     results, board = run_search(config, prepared_sample)
     return config, results, board
