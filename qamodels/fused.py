@@ -58,7 +58,8 @@ def group_key(config: TrainConfig, params: dict) -> tuple:
     if config.optimizer not in ("adam", "adamw"):
         raise NotFusable(f"optimizer={config.optimizer}: fused groups take adam or adamw")
     if config.gradual_unfreeze or params.get("wide_first"):
-        raise NotFusable("gradual_unfreeze / wide_first change what trains mid-run: not fused")
+        # wide_first: each member's wide path starts as its own SVM (Trainer's fit_linear).
+        raise NotFusable("gradual_unfreeze / wide_first: a member's own start or unfreezing")
     train = {k: v for k, v in asdict(config).items() if k not in VARYING_TRAIN}
     shape = {k: v for k, v in params.items() if k not in VARYING_PARAMS}
     return tuple(sorted(train.items())) + tuple(sorted((k, str(v)) for k, v in shape.items()))
