@@ -93,7 +93,11 @@ def refit_best(board, rows, config: SearchConfig, data: PreparedData, placement:
         num_cpus=placement.cpus_per_trial, num_gpus=placement.gpu_share
     )
     result = TrainResult(chosen["best"], chosen["history"], refit.describe())
-    files = ray.get(task.remote(resolved, config, data, result, chosen.get("confusion")))
+    print(f"best single model {board.iloc[0]['arch']}: {refit.describe()}; refit=false skips it",
+          flush=True)  # fmt: skip
+    files = ray.get(
+        task.remote(resolved, config, data.without_test(), result, chosen.get("confusion"))
+    )
     target.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         (target / name).write_bytes(content)
