@@ -11,8 +11,8 @@ import torch
 from sklearn.svm import LinearSVC
 from torch import nn
 
-from data_prep.store import Split
-from qamodels.linear import SVC_C, fit_temperature
+from data_prep.store import Split, subset_index
+from qamodels.linear import SELECT_ROWS, SVC_C, fit_temperature
 
 PAIR_PRIME = 1_000_003  # mixes the first id so (a, b) and (b, a) land apart
 
@@ -71,22 +71,21 @@ class Wide(nn.Module):
 
     def features(self, ids: np.ndarray, mask: np.ndarray) -> scipy.sparse.csr_matrix:
         """The rows as this path sees them, a sparse matrix: the words' columns, then the pair
-        table's rows', each term at its weight, each row L2-normalised."""
+        table's rows', each term at its weight (a term twice in a row: its weights add) and
+        each row divided by the root of its terms' squared weights, as `forward` does."""
         ids, keep = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
         rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
         buckets = hashed_pairs(ids, self.buckets)
         both = keep[:, :-1] & keep[:, 1:]
         word_weight, pair_weight = self.word_weight.cpu().numpy(), self.pair_weight.cpu().numpy()
         vocab = len(word_weight)
-        matrix = scipy.sparse.csr_matrix(
-            (np.concatenate([word_weight[ids[keep]], pair_weight[buckets[both]]]),
-             (np.concatenate([rows[keep], rows[:, :-1][both]]),
-              np.concatenate([ids[keep], vocab + self.pair_row.cpu().numpy()[buckets[both]]]))),
-            shape=(len(ids), vocab + self.pairs.num_embeddings),
-        )  # fmt: skip
-        matrix.sum_duplicates()  # a term twice in a row: its weights add, as the path's do
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(1)).ravel())
-        return scipy.sparse.csr_matrix(matrix.multiply(1 / np.maximum(norms, 1e-12)[:, None]))
+        values = np.concatenate([word_weight[ids[keep]], pair_weight[buckets[both]]])
+        term_rows = np.concatenate([rows[keep], rows[:, :-1][both]])
+        columns = np.concatenate([ids[keep], vocab + self.pair_row.cpu().numpy()[buckets[both]]])
+        norms = np.sqrt(np.bincount(term_rows, weights=values**2, minlength=len(ids)))
+        values = values / np.maximum(norms, 1e-12)[term_rows]
+        shape = (len(ids), vocab + self.pairs.num_embeddings)
+        return scipy.sparse.csr_matrix((values, (term_rows, columns)), shape=shape)
 
     @torch.no_grad()
     def fit_linear(self, train: Split, valid: Split) -> np.ndarray:
@@ -94,17 +93,18 @@ class Wide(nn.Module):
         C chosen on valid from its grid (on at most SELECT_ROWS rows, then fitted on all), its
         scores scaled by the temperature of the lowest log loss on valid so they are logits.
         Returns each class's intercept."""
-        x_train, x_valid = (
-            self.features(train.ids, train.mask),
-            self.features(valid.ids, valid.mask),
-        )
+        x_train = self.features(train.ids, train.mask)
+        x_valid = self.features(valid.ids, valid.mask)
+        select = subset_index(len(train), SELECT_ROWS, seed=0)  # as the baseline chooses C
         best = None
         for c in SVC_C:
-            model = LinearSVC(C=c).fit(x_train, train.label)
+            model = LinearSVC(C=c, random_state=0).fit(x_train[select], train.label[select])
             accuracy = float((model.predict(x_valid) == valid.label).mean())
             if best is None or accuracy > best[0]:
                 best = (accuracy, model)
         model = best[1]
+        if len(select) < len(train):
+            model = LinearSVC(C=model.C, random_state=0).fit(x_train, train.label)
         temperature = fit_temperature(model.decision_function(x_valid), valid.label)
         coef = np.asarray(model.coef_, dtype=np.float64) * temperature
         intercept = np.atleast_1d(model.intercept_) * temperature

@@ -152,7 +152,7 @@ def test_wide_first_starts_the_epochs_from_the_baselines_linear_model(prepared_s
     torch.testing.assert_close(whole, linear + model.head.net[-1].bias)  # the MLP adds nothing
     train, valid = subset(prepared_sample.train, 800, config.seed), prepared_sample.valid
     x_train, x_valid = (model.wide.features(s.ids, s.mask) for s in (train, valid))
-    svm = max((LinearSVC(C=c).fit(x_train, train.label) for c in SVC_C),
+    svm = max((LinearSVC(C=c, random_state=0).fit(x_train, train.label) for c in SVC_C),
               key=lambda m: (m.predict(x_valid) == valid.label).mean())  # fmt: skip
     metrics, _ = trainer.evaluate()
     assert metrics["valid_accuracy"] == (svm.predict(x_valid) == valid.label).mean()
@@ -179,3 +179,31 @@ def test_a_model_saved_before_the_fitted_pair_table_still_loads():
     batch = torch.from_numpy(ids), torch.from_numpy(mask[..., None]).float()
     with torch.no_grad():
         torch.testing.assert_close(loaded(*batch), saved(*batch))
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_wide_paths_linear_fit_predicts_as_the_svm_on_its_features(classes):
+    """Two classes give LinearSVC one margin: the path's logits are (0, margin), so its
+    predictions are the SVM's there too; a class train lacks keeps zero weights."""
+    from sklearn.svm import LinearSVC
+
+    from data_prep.store import Split
+    from qamodels.linear import SVC_C
+
+    ids, mask = documents(300, 7, seed=5)
+    label = (ids[:, 0] % classes).astype(np.int64)  # learnable from the first word
+    split = Split(ids, mask.astype(np.uint8), mask.sum(1), label)
+    train, valid = (Split(*(a[s] for a in (ids, mask, mask.sum(1), label)))
+                    for s in (slice(0, 200), slice(200, 300)))  # fmt: skip
+    wide = Wide(VOCAB, 211, classes + 1, idf=True)  # one class more than the labels hold
+    wide.fit(train.ids, train.mask)
+    bias = wide.fit_linear(train, valid)
+    with torch.no_grad():
+        logits = wide(torch.from_numpy(split.ids), torch.from_numpy(mask[..., None]).float())
+    logits = logits.numpy() + bias
+    x_train, x_valid = (wide.features(s.ids, s.mask) for s in (train, valid))
+    svm = max((LinearSVC(C=c, random_state=0).fit(x_train, train.label) for c in SVC_C),
+              key=lambda m: (m.predict(x_valid) == valid.label).mean())  # fmt: skip
+    assert bias[classes] == 0 and np.all(logits[:, classes] == 0)  # never seen: no weights
+    predicted = svm.predict(wide.features(split.ids, split.mask))
+    assert np.array_equal(logits[:, :classes].argmax(1), predicted)
