@@ -9,7 +9,9 @@ wide and deep model of Cheng et al. 2016): what the TF-IDF baseline does well, r
 that name a category, reaches the output directly (BENCHMARKS.md, "What moves the best
 single model"). `wide=2` weighs its terms as the baseline does: each word and word pair by
 its inverse document frequency on the training split, the row L2-normalised (a linear
-model on TF-IDF features, inside the network).
+model on TF-IDF features, inside the network). With `wide_first=1` that path starts as the
+baseline's LinearSVC on the same features and the MLP, starting from zero, learns what the
+linear model misses (qamodels/wide.py).
 """
 
 from __future__ import annotations
