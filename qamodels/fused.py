@@ -41,7 +41,14 @@ from qamodels.device import autocast, resolve_device
 from qamodels.member_dropout import member_dropouts
 from qamodels.metrics import confusion_matrix, scores
 from qamodels.optim import make_optimizer, make_scheduler
-from qamodels.trainer import CHECK_EVERY, EpochEnd, TrainResult, is_better, subset
+from qamodels.trainer import (
+    CHECK_EVERY,
+    EpochEnd,
+    TrainResult,
+    fit_to_data,
+    is_better,
+    subset,
+)
 
 # What members of one group may set apart (the rest of their configs must be equal).
 VARYING_TRAIN = ("lr", "weight_decay", "label_smoothing", "warmup_fraction", "embedding_lr",
@@ -57,9 +64,8 @@ def group_key(config: TrainConfig, params: dict) -> tuple:
     """What members of one group share; configs with equal keys can be fused."""
     if config.optimizer not in ("adam", "adamw"):
         raise NotFusable(f"optimizer={config.optimizer}: fused groups take adam or adamw")
-    if config.gradual_unfreeze or params.get("wide_first"):
-        # wide_first: each member's wide path starts as its own SVM (Trainer's fit_linear).
-        raise NotFusable("gradual_unfreeze / wide_first: a member's own start or unfreezing")
+    if config.gradual_unfreeze:
+        raise NotFusable("gradual_unfreeze changes what trains mid-run: not fused")
     train = {k: v for k, v in asdict(config).items() if k not in VARYING_TRAIN}
     shape = {k: v for k, v in params.items() if k not in VARYING_PARAMS}
     return tuple(sorted(train.items())) + tuple(sorted((k, str(v)) for k, v in shape.items()))
@@ -101,8 +107,7 @@ class FusedGroup:
         for config, given in zip(configs, params, strict=True):
             torch.manual_seed(config.seed)  # each as Trainer builds it: the same first weights
             model, full, _ = build_classifier(config, data, given)
-            if hasattr(model, "fit_statistics"):
-                model.fit_statistics(train.ids, train.mask)
+            fit_to_data(model, train, data.valid)
             model = member_dropouts(model).to(self.device)
             optimizer = make_optimizer(model, config)
             # Its groups hold the member's rates; the group's own update replaces its step

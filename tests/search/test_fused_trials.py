@@ -95,8 +95,8 @@ def test_a_member_that_leaves_stops_alone(prepared_sample):
 def test_a_config_that_cannot_be_fused_trains_alone_and_stops_when_it_leaves(prepared_sample):
     config = SearchConfig(max_epochs=3, fuse=2, train=TRAIN)
     executor = FusedExecutor(prepared_sample, config, gpu=False)
-    alone = {"hidden": 64, "wide": 1, "wide_first": 1}  # its own start: not fusable
-    executor.join("alone", {"arch": "dan", "dan": alone, "train": {}})
+    unfreezing = {"gradual_unfreeze": True}  # changes what trains mid-run: not fusable
+    executor.join("alone", {"arch": "dan", "dan": {"hidden": 64}, "train": unfreezing})
     first = executor.next("alone", 0)
     assert first["metrics"]["epoch"] == 1 and first["group"] == "group 1 of 1"
     assert first["state"] is not None  # its first epoch is its best so far: the model
