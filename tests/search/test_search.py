@@ -20,7 +20,7 @@ from qamodels.config import TrainConfig
 from qamodels.registry import ARCHITECTURES
 from qamodels.spaces import RECIPE_VARIANTS, RECIPES
 from search.config import SearchConfig
-from search.ensemble import ENSEMBLE_DIR, read_manifest
+from search.ensemble import ENSEMBLE_DIR, MARGIN, read_manifest
 from search.held_out import finish
 from search.leaderboard import leaderboard, trial_rows
 from search.predict import EnsemblePredictor, Predictor
@@ -242,7 +242,8 @@ def test_trials_the_scheduler_stopped_reach_optuna_as_pruned(finished_search):
     assert complete == pytest.approx(best)  # each with its best epoch, not its last
 
 
-def test_final_table_has_baseline_arch_bests_and_ensemble_on_test(finished_search):
+def test_final_table_has_baseline_arch_bests_and_ensemble_on_test(finished_search,
+                                                                   prepared_sample):  # fmt: skip
     config, _results, board = finished_search
     final = pd.read_csv(config.experiment_path / "final.csv")
     baseline = final[final["model"] == "baseline"].iloc[0]
@@ -251,8 +252,11 @@ def test_final_table_has_baseline_arch_bests_and_ensemble_on_test(finished_searc
     assert set(singles["trial"]) == set(board["trial"])
     assert singles["test_accuracy"].between(0, 1).all()
     ensemble = final[final["model"] == "ensemble"].iloc[0]
-    assert ensemble["valid_accuracy"] >= max(singles["valid_accuracy"].max(),
-                                             baseline["valid_accuracy"]) - 1e-12  # fmt: skip
+    # Never clearly below the best candidate on valid: where valid cannot tell near-equal
+    # models apart, the ensemble is their average (search/ensemble.py), which may sit a few
+    # rows under the best of them, within MARGIN standard deviations of the difference.
+    best = max(singles["valid_accuracy"].max(), baseline["valid_accuracy"])
+    assert ensemble["valid_accuracy"] >= best - MARGIN / np.sqrt(len(prepared_sample.valid))
     assert final["test_lift"].notna().all() and baseline["test_lift"] == 0
     report = (config.experiment_path / "report.md").read_text()
     assert "| baseline |" in report and "| ensemble |" in report
