@@ -26,7 +26,8 @@ class Wide(nn.Module):
     """A linear model over the words and hashed word pairs (Cheng et al. 2016's wide part):
     one weight per class for each, summed and scaled as the L2-normalized TF-IDF rows of the
     baseline are. A rare word that names a category moves the logits directly, not through
-    an average of all the words and an MLP. Starts at zero: a plain DAN.
+    an average of all the words and an MLP. Starts at zero, a plain DAN, unless `fit_linear`
+    starts it as the baseline's SVM.
 
     Each term has a weight: its inverse document frequency on the training split with `idf`
     (smoothed as scikit-learn's TfidfVectorizer does), else 1; the row is divided by the L2
@@ -46,7 +47,7 @@ class Wide(nn.Module):
         self.register_buffer("word_weight", torch.ones(vocab))
         self.register_buffer("pair_weight", torch.ones(buckets))
         self.register_buffer("pair_row", torch.arange(buckets))  # bucket -> row of `pairs`
-        self._register_load_state_dict_pre_hook(self._take_saved_shape)
+        self.register_load_state_dict_pre_hook(Wide._take_saved_shape)
 
     def fit(self, ids: np.ndarray, mask: np.ndarray) -> None:
         """The terms of the training split `ids`: their weights (idf = 1 + ln((1 + n) /
