@@ -104,7 +104,7 @@ def write_report(
                   f"{len(rows)} of {config.num_samples} trials ran.", ""]  # fmt: skip
     if len(final):
         lines += ["## Baseline, best single, ensemble", "", summary(final), ""]
-        lines += [refit_note(final), ""]
+        lines += [refit_note(final, config.refit), ""]
         lines += ["## Every architecture's best", "", markdown_table(final), ""]
     curve = anytime(results, config.metric, config.mode)
     if len(curve):
@@ -135,12 +135,12 @@ def summary(final: pd.DataFrame) -> str:
     return markdown_table(table)
 
 
-def refit_note(final: pd.DataFrame) -> str:
-    """Which models were refit on train + valid (search/refit.py), and which were not."""
-    refit = final[final.get("refit", pd.Series("", index=final.index)).astype(bool)]
+def refit_note(final: pd.DataFrame, asked: bool) -> str:
+    """Which model was refit on train + valid (search/refit.py), or why none was."""
+    refit = final[final["refit"].astype(bool)] if "refit" in final else final.iloc[:0]
     if refit.empty:
-        return ("No model was refit: every model is as its trial trained it on train (refit "
-                "pays only for the CNNs, search/refit.py).")  # fmt: skip
+        why = "refit pays only for the CNNs, search/refit.py" if asked else "refit=false"
+        return f"No model was refit: every model is as its trial trained it on train ({why})."
     row = refit.iloc[0]
     return (f"best_model/ is the best single model ({row['arch']}, trial {row['trial']}) refit "
             f"on {row['refit']} (the epochs its trial chose on valid): its test scores are "

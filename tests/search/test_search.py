@@ -260,6 +260,7 @@ def test_final_table_has_baseline_arch_bests_and_ensemble_on_test(finished_searc
     assert final["test_lift"].notna().all() and baseline["test_lift"] == 0
     report = (config.experiment_path / "report.md").read_text()
     assert "| baseline |" in report and "| ensemble |" in report
+    assert "No model was refit" in report and "(refit=false)" in report  # the fixture's choice
     assert (config.experiment_path / "anytime.png").stat().st_size > 0
 
 
