@@ -22,6 +22,15 @@ def hashed_pairs(ids, buckets: int):
     return (ids[:, :-1] * PAIR_PRIME + ids[:, 1:]) % buckets
 
 
+def kept_terms(ids: np.ndarray, mask: np.ndarray, buckets: int) -> tuple[np.ndarray, ...]:
+    """The words `mask` keeps and the hash buckets of the pairs of two kept neighbours, each
+    with its row: (word rows, words, pair rows, pair buckets), flat arrays."""
+    ids, keep = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
+    rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
+    both = keep[:, :-1] & keep[:, 1:]
+    return rows[keep], ids[keep], rows[:, :-1][both], hashed_pairs(ids, buckets)[both]
+
+
 class Wide(nn.Module):
     """A linear model over the words and hashed word pairs (Cheng et al. 2016's wide part):
     one weight per class for each, summed and scaled as the L2-normalized TF-IDF rows of the
@@ -52,15 +61,11 @@ class Wide(nn.Module):
     def fit(self, ids: np.ndarray, mask: np.ndarray) -> None:
         """The terms of the training split `ids`: their weights (idf = 1 + ln((1 + n) /
         (1 + df)) or 1; 0 for a term never seen) and a pair table of the buckets seen."""
-        ids, keep = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
-        rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
-        pair_ids = hashed_pairs(ids, self.buckets)
-        for table, terms, kept, term_rows in (
-            (self.word_weight, ids, keep, rows),
-            (self.pair_weight, pair_ids, keep[:, :-1] & keep[:, 1:], rows[:, :-1]),
-        ):
+        word_rows, words, pair_rows, buckets = kept_terms(ids, mask, self.buckets)
+        for table, term_rows, found in ((self.word_weight, word_rows, words),
+                                        (self.pair_weight, pair_rows, buckets)):  # fmt: skip
             width = table.numel()
-            seen = np.unique(term_rows[kept] * width + terms[kept]) % width  # once per row
+            seen = np.unique(term_rows * width + found) % width  # once per row
             df = np.bincount(seen, minlength=width)
             weight = 1 + np.log((1 + len(ids)) / (1 + df)) if self.idf else np.ones(width)
             table.copy_(torch.from_numpy(np.where(df > 0, weight, 0.0)))
@@ -74,15 +79,12 @@ class Wide(nn.Module):
         """The rows as this path sees them, a sparse matrix: the words' columns, then the pair
         table's rows', each term at its weight (a term twice in a row: its weights add) and
         each row divided by the root of its terms' squared weights, as `forward` does."""
-        ids, keep = np.asarray(ids, dtype=np.int64), np.asarray(mask, dtype=bool)
-        rows = np.broadcast_to(np.arange(len(ids))[:, None], ids.shape)
-        buckets = hashed_pairs(ids, self.buckets)
-        both = keep[:, :-1] & keep[:, 1:]
+        word_rows, words, pair_rows, buckets = kept_terms(ids, mask, self.buckets)
         word_weight, pair_weight = self.word_weight.cpu().numpy(), self.pair_weight.cpu().numpy()
         vocab = len(word_weight)
-        values = np.concatenate([word_weight[ids[keep]], pair_weight[buckets[both]]])
-        term_rows = np.concatenate([rows[keep], rows[:, :-1][both]])
-        columns = np.concatenate([ids[keep], vocab + self.pair_row.cpu().numpy()[buckets[both]]])
+        values = np.concatenate([word_weight[words], pair_weight[buckets]])
+        term_rows = np.concatenate([word_rows, pair_rows])
+        columns = np.concatenate([words, vocab + self.pair_row.cpu().numpy()[buckets]])
         norms = np.sqrt(np.bincount(term_rows, weights=values**2, minlength=len(ids)))
         values = values / np.maximum(norms, 1e-12)[term_rows]
         shape = (len(ids), vocab + self.pairs.num_embeddings)
