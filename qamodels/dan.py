@@ -43,7 +43,9 @@ class DANConfig:
     wide: int = arg(0, "1: add a linear path from words and word pairs to the logits; 2: "
                     "the same on TF-IDF weights (idf of the training split)",
                     choices=(0, 1, 2))  # fmt: skip
-    wide_buckets: int = arg(2**17, "hash buckets of the wide path's word pairs", min=1)
+    wide_buckets: int = arg(0, "0: each word pair of the training split its own weight in the "
+                            "wide path (TfidfVectorizer's bigrams); N: pairs hashed into N "
+                            "buckets (models saved before exact pairs)", min=0)  # fmt: skip
     wide_first: int = arg(0, "1: fit the wide path first as the baseline's linear model "
                           "(LinearSVC, C chosen on valid), then the MLP on top of it, starting "
                           "from zero", choices=(0, 1))  # fmt: skip
