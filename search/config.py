@@ -61,7 +61,8 @@ class SearchConfig:
     trial_scheduler: str = arg(
         "asha_by_arch",
         "asha_by_arch: ASHA whose first rung compares each architecture's trials among "
-        "themselves, later rungs all trials (search/schedulers.py); asha: all trials at "
+        "themselves, later rungs all trials, each architecture's first trial (its recipe) "
+        "never stopped (search/schedulers.py); asha: all trials at "
         "every rung; none: every trial runs max_epochs",
         choices=("asha_by_arch", "asha", "none"),
     )

@@ -47,14 +47,26 @@ def test_by_architecture_compares_each_trial_with_its_own_kind():
     assert answers[2] == TrialScheduler.CONTINUE
 
 
+HYBRID = functools.partial(FirstRungByArchitecture, max_t=18, grace_period=2, reduction_factor=3)
+
+
 def test_first_rung_by_architecture_then_every_trial():
-    hybrid = functools.partial(FirstRungByArchitecture, max_t=18, grace_period=2,
-                               reduction_factor=3)  # fmt: skip
-    answers = decisions(hybrid(), REPORTS)
+    answers = decisions(HYBRID(), REPORTS)
     assert answers[3] == TrialScheduler.CONTINUE and answers[4] == TrialScheduler.STOP
-    # At epoch 6 (the second rung) the BiLSTM meets the DAN trials: stopped.
-    assert decisions(hybrid(), REPORTS, epoch=6)[3] == TrialScheduler.STOP
-    assert decisions(ByArchitecture(ASHA), REPORTS, epoch=6)[3] == TrialScheduler.CONTINUE
+    # At epoch 6 (the second rung) a BiLSTM better than the first meets the DAN trials:
+    # stopped, where an ASHA per architecture lets it on.
+    better_second = [*REPORTS[:4], ("bilstm", 0.65)]
+    assert decisions(HYBRID(), better_second, epoch=6)[4] == TrialScheduler.STOP
+    assert decisions(ByArchitecture(ASHA), better_second, epoch=6)[4] == TrialScheduler.CONTINUE
+
+
+def test_each_architectures_first_trial_trains_to_its_end():
+    """The recipe of a slow starter is not stopped at the second rung by the DAN's fast start;
+    one ASHA over all trials stops it; with no DAN ahead, the first trial continues anyway."""
+    weaker_first = [*REPORTS[:3], ("bilstm", 0.40), ("dan", 0.30)]
+    assert decisions(HYBRID(), weaker_first, epoch=6)[3] == TrialScheduler.CONTINUE
+    assert decisions(ASHA(), weaker_first, epoch=6)[3] == TrialScheduler.STOP
+    assert decisions(HYBRID(), weaker_first, epoch=6)[4] == TrialScheduler.STOP  # not the first
 
 
 @pytest.mark.parametrize("trial_scheduler", ["asha_by_arch", "asha"])
@@ -62,9 +74,7 @@ def test_a_resumed_scheduler_decides_as_the_uninterrupted_one(trial_scheduler):
     """Ray Tune does not save schedulers: a resumed ASHA once started with empty rungs and
     let through trials the uninterrupted search stopped."""
     make = {
-        "asha_by_arch": functools.partial(
-            FirstRungByArchitecture, max_t=18, grace_period=2, reduction_factor=3
-        ),  # fmt: skip
+        "asha_by_arch": HYBRID,
         "asha": ASHA,
     }[trial_scheduler]
     before, after = REPORTS[:3], [("dan", 0.85), ("dan", 0.95), ("bilstm", 0.6), ("dan", 0.80)]
