@@ -62,7 +62,7 @@ class Wide(nn.Module):
     one row per pair that split has (row 0: every other pair, weight 0, never trained), as
     TfidfVectorizer's bigram vocabulary: a term never seen weighs nothing. Pairs are exact
     (`buckets` 0); hashed into 2**17 buckets, as before, a third of AG News' pairs shared a
-    weight and its SVM start scored 0.6 points lower on valid (BENCHMARKS.md)."""
+    weight and its SVM start scored 1.2 points lower on valid (BENCHMARKS.md)."""
 
     def __init__(self, vocab: int, buckets: int, classes: int, idf: bool = False):
         super().__init__()
@@ -70,7 +70,7 @@ class Wide(nn.Module):
         self.pairs = nn.Embedding(1, classes)  # until `fit`: no pair known
         nn.init.zeros_(self.words.weight)
         nn.init.zeros_(self.pairs.weight)
-        self.idf, self.buckets = idf, buckets
+        self.idf = idf
         # Saved with the model: predict weighs and finds terms as training did.
         self.register_buffer("word_weight", torch.ones(vocab))
         self.register_buffer("pair_keys", torch.zeros(0, dtype=torch.long))  # sorted
