@@ -78,3 +78,32 @@ def test_models_valid_cannot_rank_are_averaged_and_a_clearly_weaker_one_is_left_
     sharper = softmax(np.log(strong) * 1.3)  # same ranking of the classes on every row
     weights = select([strong, weak, sharper], labels)
     assert weights.tolist() == [0.5, 0.0, 0.5]
+
+
+def confident(labels: np.ndarray, predicted: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Probabilities that put `confidence` on `predicted` and share the rest (3 classes)."""
+    probs = np.repeat(((1 - confidence) / 2)[:, None], 3, axis=1)
+    probs[np.arange(len(labels)), predicted] = confidence
+    return probs
+
+
+def test_the_best_model_alone_must_beat_the_close_average_by_more_than_valid_can_tell():
+    """Two models valid cannot rank: the better one is wrong on 4 rows the other gets right
+    with confidence, and right on 10 where the other is confidently wrong. Their average is 6
+    rows below the better one out of fold: within the noise of 14 disagreeing rows (2
+    standard deviations: 7.5), so the two are averaged, not the better one kept on luck."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 400)
+    wrong = (labels + 1) % 3
+    first_only, second_only = np.arange(10), np.arange(10, 14)  # the rows only one gets
+    first, second = labels.copy(), labels.copy()
+    first[second_only], second[first_only] = wrong[second_only], wrong[first_only]
+    both_wrong = np.arange(300, 400)  # and rows neither gets, to make it a realistic split
+    first[both_wrong] = second[both_wrong] = wrong[both_wrong]
+    sure = np.zeros(400, bool)
+    sure[:14] = True  # the second model is sure exactly where the two disagree
+    models = [confident(labels, first, np.full(400, 0.6)),
+              confident(labels, second, np.where(sure, 0.9, 0.5))]  # fmt: skip
+    average = combine(models, np.array([0.5, 0.5]))
+    assert ((models[0].argmax(1) == labels).sum() - (average.argmax(1) == labels).sum()) == 6
+    assert select(models, labels).tolist() == [0.5, 0.5]
