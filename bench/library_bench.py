@@ -1,6 +1,8 @@
 """What the ensemble gets from each family and from the library's shape, on finished searches.
 
     python bench/library_bench.py experiments=/tmp/suite_runs   # suite_bench.py storage=
+    python bench/library_bench.py experiments=/tmp/suite_runs shapes=search   # the ensemble
+                                        # today's selection builds from each search's library
 
 For each finished experiment under `experiments`: every trial's best model and the saved
 baseline scored on valid and test once, then the ensemble rebuilt by the search's own
@@ -36,6 +38,9 @@ SPLITS = ("valid", "test")
 @dataclass(frozen=True)
 class LibraryBench:
     experiments: str = arg("", "a directory of finished experiments (required)")
+    shapes: str = arg("all", "all: every library below; search: only the search's library "
+                      "(scores only its trials: the ensemble today's selection builds)",
+                      choices=("all", "search"))  # fmt: skip
 
 
 @dataclass
@@ -46,14 +51,22 @@ class Scored:
     probabilities: dict[str, np.ndarray]
 
 
-def scored_models(experiment: Path) -> tuple[list[Scored], dict[str, np.ndarray], int]:
-    """Every trial's best model and the baseline, with their probabilities on valid and test,
-    best on valid first; the labels; the experiment's ensemble_top."""
+def scored_models(
+    experiment: Path, every_trial: bool = True
+) -> tuple[list[Scored], dict[str, np.ndarray], int]:
+    """Every trial's best model (or the search library's: the top ensemble_top trials and
+    each family's best) and the baseline, with their probabilities on valid and test, best on
+    valid first; the labels; the experiment's ensemble_top."""
     settings = json.loads((experiment / "qatune_config.json").read_text())
     data = prepared_data(from_dict(PrepConfig, settings["data"]))
+    top = settings["search"]["ensemble_top"]
     trials = pd.read_csv(experiment / "trials.csv").dropna(subset=["valid_accuracy"])
+    trials = trials.sort_values("valid_accuracy", ascending=False)
+    if not every_trial:
+        in_library = trials.index.isin(trials.index[:top]) | ~trials["arch"].duplicated()
+        trials = trials[in_library]
     found = []
-    for row in trials.sort_values("valid_accuracy", ascending=False).itertuples():
+    for row in trials.itertuples():
         model_dir = experiment / f"{row.arch}_{row.trial}" / "best_model"
         if (model_dir / "model.pt").is_file():
             probabilities = model_probabilities(model_dir, data)
@@ -63,7 +76,7 @@ def scored_models(experiment: Path) -> tuple[list[Scored], dict[str, np.ndarray]
                 for s in SPLITS}  # fmt: skip
     found.append(Scored(BASELINE_MEMBER, "baseline", np.nan, baseline))
     labels = {"valid": data.valid.label, "test": data.test.label}
-    return found, labels, settings["search"]["ensemble_top"]
+    return found, labels, top
 
 
 def libraries(models: list[Scored], top: int) -> dict[str, list[Scored]]:
@@ -105,14 +118,18 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"experiments={root}: no finished experiment (final.csv) there")
     changes = {}
     for experiment in finished:
-        models, labels, top = scored_models(experiment)
+        models, labels, top = scored_models(experiment, bench.shapes == "all")
         shapes = libraries(models, top)
+        if bench.shapes == "search":  # its trials only were scored: the other shapes lack some
+            shapes = {"the search's": shapes["the search's"]}
         reference = test_accuracy(shapes["the search's"], labels)
         changes[experiment.name] = {
             name: 100 * (test_accuracy(library, labels) - reference) if name != "the search's"
             else 100 * reference for name, library in shapes.items()
         }  # fmt: skip
         print(f"{experiment.name}: the search's library {reference:.4f} on test", flush=True)
+    if bench.shapes == "search":
+        return
     table = pd.DataFrame(changes)
     table["mean"] = table.drop(index="the search's").mean(axis=1)
     table["worst"] = table.drop(columns="mean").drop(index="the search's").min(axis=1)
