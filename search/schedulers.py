@@ -123,9 +123,8 @@ class FirstRungByArchitecture(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         # Both record every result (their rungs fill); the epoch decides whose answer counts.
         first, later = (s.on_trial_result(tune_controller, trial, result) for s in self._both)
-        if getattr(self, "_first_trial", {}).get(str(trial.config.get("arch", ""))) == (
-            trial.trial_id
-        ):
+        arch = str(trial.config.get("arch", ""))
+        if getattr(self, "_first_trial", {}).get(arch) == trial.trial_id:
             return TrialScheduler.CONTINUE  # the architecture's first trial trains to its end
         return first if result.get("training_iteration", 0) < self._switch else later
 
