@@ -40,7 +40,7 @@ def finished_search(local_ray, prepared_sample, tmp_path_factory):
     config = SearchConfig(
         arch="all",
         # Each architecture's first trial (its recipe) is never stopped: 12 trials leave the
-        # scheduler trials to stop beside the 7 recipes.
+        # scheduler trials to stop beside those six (8 left it none).
         num_samples=12,
         max_epochs=MAX_EPOCHS,
         grace_period=1,
