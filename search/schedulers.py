@@ -44,6 +44,10 @@ class SchedulerState(Callback):
         self._scheduler.__dict__.update(state["scheduler"])
 
 
+def arch_of(trial: Trial) -> str:
+    return str(trial.config.get("arch", ""))
+
+
 class ByArchitecture(FIFOScheduler):
     """Ray Tune scheduler that routes each trial to the scheduler of its architecture
     (`config["arch"]`), made by `make` when that architecture's first trial arrives."""
@@ -59,7 +63,7 @@ class ByArchitecture(FIFOScheduler):
         return all(s.set_search_properties(metric, mode, **spec) for s in self._by_arch.values())
 
     def _of(self, trial: Trial) -> TrialScheduler:
-        arch = str(trial.config.get("arch", ""))
+        arch = arch_of(trial)
         if arch not in self._by_arch:
             scheduler = self._make()
             scheduler.set_search_properties(**self._properties)
@@ -112,7 +116,7 @@ class FirstRungByArchitecture(FIFOScheduler):
     def on_trial_add(self, tune_controller, trial: Trial) -> None:
         if not hasattr(self, "_first_trial"):  # a scheduler saved before it had them
             self._first_trial = {}
-        self._first_trial.setdefault(str(trial.config.get("arch", "")), trial.trial_id)
+        self._first_trial.setdefault(arch_of(trial), trial.trial_id)
         for scheduler in self._both:
             scheduler.on_trial_add(tune_controller, trial)
 
@@ -123,8 +127,7 @@ class FirstRungByArchitecture(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial: Trial, result: dict) -> str:
         # Both record every result (their rungs fill); the epoch decides whose answer counts.
         first, later = (s.on_trial_result(tune_controller, trial, result) for s in self._both)
-        arch = str(trial.config.get("arch", ""))
-        if getattr(self, "_first_trial", {}).get(arch) == trial.trial_id:
+        if getattr(self, "_first_trial", {}).get(arch_of(trial)) == trial.trial_id:
             return TrialScheduler.CONTINUE  # the architecture's first trial trains to its end
         return first if result.get("training_iteration", 0) < self._switch else later
 
