@@ -94,7 +94,7 @@ def row(experiment: Path) -> dict:
     by_model = {kind: final[final["model"] == kind] for kind in ("baseline", "best of arch",
                                                                   "ensemble")}  # fmt: skip
     baseline = by_model["baseline"]["test_accuracy"].iloc[0]
-    archs = by_model["best of arch"]  # best on valid first
+    archs = by_model["best of arch"]  # the best single model first (search/choice.py)
     single = archs.iloc[0]
     ensemble = by_model["ensemble"]["test_accuracy"].iloc[0]
     return {

@@ -32,6 +32,12 @@ ARCHITECTURES: dict[str, Architecture] = {
     "transformer": Architecture(transformer.TransformerClassifier, transformer.TransformerConfig),
 }
 
+# The families from the least use of word order and depth to the most (a bag of words, one
+# layer of windows, stacked and residual windows, whole sequences; attention last, quadratic
+# in length): cheaper to serve and fewer ways to fit valid's noise. Among models valid cannot
+# tell apart, the search calls the first of this order its best single model.
+SIMPLEST_FIRST = ("dan", "cnn_parallel", "cnn_stacked", "cnn_residual", "bilstm", "transformer")
+
 
 def architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:

@@ -19,7 +19,13 @@ from search.ensemble import ENSEMBLE_DIR
 from search.experiment import mark_partial, resume_command
 from search.held_out import finish, with_refit_scores
 from search.interrupt import STOPPED_FOR, ended_trials
-from search.leaderboard import export_best, leaderboard, trial_rows, write_leaderboard
+from search.leaderboard import (
+    chosen_first,
+    export_best,
+    leaderboard,
+    trial_rows,
+    write_leaderboard,
+)
 from search.publish import staged
 from search.refit import refit_best
 from search.report import REPORT_FILE, write_report
@@ -95,10 +101,14 @@ def conclude(config: SearchConfig, data: PreparedData, results, baseline, placem
     with staged(experiment_dir, location) as out:  # nothing appears until all of it is written
         held_out = finish(rows, board, data, baseline, config.metric, config.mode,
                        config.ensemble_top, out)  # fmt: skip
+        choice = held_out.best_single
+        if choice is not None:
+            board = chosen_first(board, choice.chosen.name)
         refit = refit_best(board, rows, config, data, placement, out / BEST_MODEL_DIR)
         if refit is not None:
             held_out = with_refit_scores(held_out, refit, data)
-        table = write_leaderboard(board, rows, held_out.table, out)
+        why = choice.describe() if choice is not None else ""
+        table = write_leaderboard(board, rows, held_out.table, out, why=why)
         configs = [resolved_config(experiment_dir / Path(r.path).name, r.config)
                    for r in results if r.config]  # fmt: skip
         write_experiment(out, configs, held_out.table)

@@ -64,6 +64,12 @@ def _best(scores: np.ndarray) -> int:
     return int(np.lexsort((scores[:, 1], scores[:, 0]))[-1])
 
 
+def best_of(valid: np.ndarray, labels: np.ndarray) -> int:
+    """The index of the best candidate of a (k, n, classes) stack: most rows right, ties to
+    the lower log loss."""
+    return _best(_scores(valid, labels))
+
+
 def greedy(valid: np.ndarray, labels: np.ndarray, rounds: int = 25) -> np.ndarray:
     """Caruana et al. 2004 on a (k, n, classes) stack: start from the best candidate, add the
     one (with replacement) whose addition scores best; counts of the best prefix seen."""
@@ -96,7 +102,7 @@ def bagged(valid: np.ndarray, labels: np.ndarray, rng: np.random.Generator, bags
 
 
 def best_single(valid: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.eye(len(valid))[_best(_scores(valid, labels))]
+    return np.eye(len(valid))[best_of(valid, labels)]
 
 
 def library_average(valid: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
@@ -112,14 +118,20 @@ def library_average(valid: np.ndarray, labels: np.ndarray, rng: np.random.Genera
 CLOSE = 2.0
 
 
+def close_to_best(valid: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Which candidates of a (k, n, classes) stack valid cannot tell from the best one (the
+    best included): behind it by at most CLOSE standard deviations of the paired difference."""
+    right = valid.argmax(2) == labels
+    best = right[best_of(valid, labels)]
+    disagree = np.maximum(1, (right != best).sum(1))
+    return (best.sum() - right.sum(1)) / np.sqrt(disagree) <= CLOSE
+
+
 def close_average(valid: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
     """The candidates valid cannot tell from the best alike (the best alone where no other
     is close): near-equal models with their own errors average to a better one, and a
     clearly weaker one gets no weight."""
-    right = valid.argmax(2) == labels
-    best = right[_best(_scores(valid, labels))]
-    disagree = np.maximum(1, (right != best).sum(1))
-    close = (best.sum() - right.sum(1)) / np.sqrt(disagree) <= CLOSE
+    close = close_to_best(valid, labels)
     return close / close.sum()
 
 

@@ -1,7 +1,8 @@
 """After the trials: score the chosen models on the held-out test split, build the ensemble.
 
-Model choice uses valid only: the best trial per architecture (the leaderboard), the top
-trials overall (the ensemble's library) and the ensemble's weights are all picked on valid.
+Model choice uses valid only: the best trial per architecture (the leaderboard), the best
+single model among them (search/choice.py), the top trials overall (the ensemble's library)
+and the ensemble's weights are all picked on valid.
 Test is read here, once, to report what was chosen: the linear baseline, each
 architecture's best, the best single model and the ensemble, each with its lift over the
 baseline on the same split.
@@ -24,6 +25,7 @@ from qamodels.checkpoint import load_model
 from qamodels.metrics import scores
 from qamodels.trainer import predict_logits
 from search import ensemble
+from search.choice import Choice, simplest_close
 from search.refit import Refit
 from search.trainable import BEST_MODEL_DIR
 
@@ -32,11 +34,12 @@ SPLITS = ("valid", "test")
 
 @dataclass
 class HeldOut:
-    """The rows of the final table (baseline, per-architecture best, ensemble) and where
-    the ensemble was exported."""
+    """The rows of the final table (baseline, per-architecture best, ensemble), the best
+    single model and where the ensemble was exported."""
 
     table: pd.DataFrame
     ensemble_dir: Path | None
+    best_single: Choice | None = None
 
 
 def model_probabilities(model_dir: Path, data: PreparedData) -> dict[str, np.ndarray]:
@@ -125,11 +128,12 @@ def finish(
     labels = {"valid": data.valid.label, "test": data.test.label}
     classes = len(data.labels)
     library_ = candidates(rows, board, data, metric, mode, top)
-    best_per_arch = set(board["trial"])
+    best_per_arch = [c for c in library_ if c.name in set(board["trial"])]
+    choice = best_single(best_per_arch, labels["valid"], metric)
     table = [
         score_row("best of arch", c.name, c.arch, c.probabilities, labels, classes)
-        for c in library_
-        if c.name in best_per_arch
+        | {"best_single": choice is not None and c is choice.chosen}
+        for c in best_per_arch
     ]
     if baseline is not None:
         table.append(score_row("baseline", "-", baseline.name, baseline.probabilities, labels,
@@ -145,12 +149,22 @@ def finish(
             library_, labels, data.labels, experiment_dir / ensemble.ENSEMBLE_DIR
         )
         table.append(row)
-    return HeldOut(ranked(pd.DataFrame(table), baseline), ensemble_dir)
+    return HeldOut(ranked(pd.DataFrame(table), baseline), ensemble_dir, choice)
+
+
+def best_single(best_per_arch: list[ensemble.Candidate], labels: np.ndarray, metric: str):
+    """The simplest model valid cannot tell from the best (search/choice.py) when the search
+    ranks by accuracy, the rule's own measure; by another metric, the board's best."""
+    if not best_per_arch:
+        return None
+    if metric != "valid_accuracy":
+        return Choice(best_per_arch[0], best_per_arch[0], 1)
+    return simplest_close(best_per_arch, labels)
 
 
 def ranked(frame: pd.DataFrame, baseline: BaselineResult | None) -> pd.DataFrame:
-    """Lift over the baseline; the ensemble first, then each architecture's best (best on
-    valid first), then the baseline."""
+    """Lift over the baseline; the ensemble first, then each architecture's best (the best
+    single model first, then best on valid first), then the baseline."""
     if frame.empty:
         return frame
     if baseline is not None:
@@ -158,6 +172,8 @@ def ranked(frame: pd.DataFrame, baseline: BaselineResult | None) -> pd.DataFrame
             reference = (baseline.valid if split == "valid" else baseline.test)["accuracy"]
             frame[f"{split}_lift"] = frame[f"{split}_accuracy"] - reference
     rank = frame["model"].map({"ensemble": 0, "best of arch": 1, "baseline": 2})
+    if "best_single" in frame:
+        rank = rank - 0.5 * frame["best_single"].fillna(False).astype(bool)
     frame = frame.assign(rank=rank).sort_values(["rank", "valid_accuracy"],
                                                 ascending=[True, False])  # fmt: skip
     return frame.drop(columns="rank").reset_index(drop=True)

@@ -69,6 +69,13 @@ def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     return board[[c for c in COLUMNS if c in board]].reset_index(drop=True)
 
 
+def chosen_first(board: pd.DataFrame, trial: str) -> pd.DataFrame:
+    """The board with the best single model's row first (search/choice.py), the others best
+    on valid first: what best_model/, the refit and the leaderboard's headline read."""
+    first = board["trial"] == trial
+    return pd.concat([board[first], board[~first]]).reset_index(drop=True)
+
+
 def with_test_scores(board: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
     """The per-architecture board with each best trial's held-out test scores beside."""
     columns = [c for c in ("test_accuracy", "test_macro_f1", "test_lift") if c in final]
@@ -84,6 +91,7 @@ def write_leaderboard(
     final: pd.DataFrame,
     experiment_dir: Path,
     partial: bool = False,
+    why: str = "",
 ) -> str:
     """leaderboard.csv/.md (best trial per architecture, with test scores), final.csv
     (baseline, each architecture's best and the ensemble on valid and test), trials.csv."""
@@ -97,10 +105,13 @@ def write_leaderboard(
     overall = ""
     if len(board):
         best = board.iloc[0]
+        because = f": {why}" if why else ""
         overall = (
             f"Best single model: {best['arch']} (trial {best['trial']}), valid accuracy "
-            f"{best['valid_accuracy']:.4f}, macro-F1 {best['valid_macro_f1']:.4f}.\n\n"
+            f"{best['valid_accuracy']:.4f}, macro-F1 {best['valid_macro_f1']:.4f}{because}.\n\n"
         )
+    # After a search that ended, the best single model (search/choice.py) leads the board.
+    order = "; the best single model leads" if len(final) and why else ""
     held_out = ""
     if len(final):
         held_out = (
@@ -114,7 +125,8 @@ def write_leaderboard(
         else ""
     )
     text = (
-        f"# Leaderboard\n\n{banner}Best trial per architecture (chosen on valid), best first.\n\n"
+        f"# Leaderboard\n\n{banner}Best trial per architecture (chosen on valid), best first"
+        f"{order}.\n\n"
         f"{table}\n\n{overall}{held_out}{len(rows)} trials, {epochs} epochs in all.\n"
     )
     (experiment_dir / "leaderboard.md").write_text(text)

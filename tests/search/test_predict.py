@@ -200,3 +200,16 @@ def test_an_experiment_without_a_model_is_one_line(model_dir, ensemble_dir, tmp_
     code, _out, err = run(predict.main, [f"model={root}", "phone case?"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "the search exported no model" in err
+
+
+def test_the_answer_weighs_the_chosen_single_model_not_the_best_on_valid(
+    model_dir, ensemble_dir, tmp_path, capsys
+):
+    """best_model/ is the search's choice (search/choice.py), which may trail another
+    architecture's best on valid: the ensemble is weighed against the one exported."""
+    root = experiment(tmp_path, model_dir, ensemble_dir, 0.85, 0.88, "valid_accuracy")
+    final = pd.read_csv(root / "final.csv")
+    final["best_single"] = [np.nan, False, True, np.nan]  # chosen: valid 0.78
+    final.to_csv(root / "final.csv", index=False)
+    code, _out, err = run(predict.main, [f"model={root}", "phone case?"], capsys)
+    assert code == 0 and "best_ensemble (valid_accuracy ensemble 0.8500, best model 0.7800)" in err

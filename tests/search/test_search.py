@@ -126,9 +126,16 @@ def test_leaderboard_and_exported_model(finished_search, prepared_sample):
     config, _results, board = finished_search
     saved = pd.read_csv(config.experiment_path / "leaderboard.csv")
     assert list(saved["arch"]) == list(board["arch"]) and saved["arch"].is_unique
-    assert saved["valid_accuracy"].is_monotonic_decreasing
+    # The best single model (search/choice.py) leads, the others best on valid first; it
+    # is final.csv's chosen row and best_model/ is its trial's model (refit=false here).
+    assert saved["valid_accuracy"].iloc[1:].is_monotonic_decreasing
+    final = pd.read_csv(config.experiment_path / "final.csv")
+    chosen = final[final["best_single"].fillna(False).astype(bool)]
+    assert list(chosen["trial"]) == [saved["trial"].iloc[0]]
     assert "| arch |" in (config.experiment_path / "leaderboard.md").read_text()
     best_dir = config.experiment_path / "best_model"
+    trial_model = next(config.experiment_path.glob(f"*_{saved['trial'].iloc[0]}/best_model"))
+    assert (best_dir / "model.pt").stat().st_ino == (trial_model / "model.pt").stat().st_ino
     for name in ("model.pt", "metrics.json", "confusion.png", "loss_epochs.png"):
         assert (best_dir / name).is_file()
     predictor = Predictor.load(best_dir)

@@ -1,0 +1,96 @@
+"""Which best single model holds on test: the best on valid, or the simplest close to it.
+
+    python bench/choice_bench.py experiments=/tmp/suite_runs   # suite_bench.py storage=
+
+For each finished experiment under `experiments`: each family's best trial (the leaderboard)
+and the baseline scored on valid and test once; then the test lift over the baseline of (a)
+the best on valid and (b) search/choice.py's choice (the simplest family valid cannot tell
+from the best). Valid chose the trials' epochs and steered their search, so a second
+measure uses test alone: its rows halved `splits` times, one half standing in for valid to
+choose, the other scoring the choice; the mean lift of each rule over those halvings.
+Runs no training. Refit (search/refit.py) is left out: both rules are scored on the trials'
+own models.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from library_bench import Scored, scored_models
+
+from data_prep.cli import arg, parse_overrides
+from search.choice import simplest_close
+from search.ensemble import Candidate, best_of
+from search.markdown import markdown_table
+
+
+@dataclass(frozen=True)
+class ChoiceBench:
+    experiments: str = arg("", "a directory of finished experiments (required)")
+    splits: int = arg(300, "halvings of the test split", min=1)
+
+
+def candidates(board: list[Scored], split: str, rows: np.ndarray) -> list[Candidate]:
+    """The board's models with `split`'s `rows` standing in for valid."""
+    return [Candidate(m.trial, m.arch, Path("."), {"valid": m.probabilities[split][rows]})
+            for m in board]  # fmt: skip
+
+
+def lifts(board: list[Scored], baseline: Scored, labels: dict, split: str, choose: np.ndarray,
+          score: np.ndarray) -> tuple[float, float]:  # fmt: skip
+    """Test points over the baseline on `score` rows of the best and of the choice on
+    `choose` rows of `split`."""
+    found = candidates(board, split, choose)
+    stack = np.stack([c.probabilities["valid"] for c in found])
+    best = board[best_of(stack, labels[split][choose])]
+    chosen = board[found.index(simplest_close(found, labels[split][choose]).chosen)]
+
+    def lift(model: Scored) -> float:
+        right = model.probabilities["test"][score].argmax(1) == labels["test"][score]
+        base = baseline.probabilities["test"][score].argmax(1) == labels["test"][score]
+        return 100 * float(right.mean() - base.mean())
+
+    return lift(best), lift(chosen)
+
+
+def measure(experiment: Path, splits: int) -> dict:
+    models, labels, _top = scored_models(experiment, every_trial=False)
+    baseline, trials = models[-1], models[:-1]
+    board = [m for i, m in enumerate(trials) if m.arch not in {t.arch for t in trials[:i]}]
+    valid, test = np.arange(len(labels["valid"])), np.arange(len(labels["test"]))
+    best, chosen = lifts(board, baseline, labels, "valid", valid, test)
+    rng, halved = np.random.default_rng(0), []
+    for _ in range(splits):
+        order = rng.permutation(test)
+        halved.append(lifts(board, baseline, labels, "test", order[::2], order[1::2]))
+    mean = np.mean(halved, axis=0)
+    pick = candidates(board, "valid", valid)
+    return {
+        "experiment": experiment.name,
+        "best on valid": f"{best:+.2f} ({board[0].arch})",
+        "choice": f"{chosen:+.2f} ({simplest_close(pick, labels['valid']).chosen.arch})",
+        "halved: best": mean[0],
+        "halved: choice": mean[1],
+    }
+
+
+def main(argv: list[str]) -> None:
+    bench = parse_overrides(ChoiceBench, argv)
+    if not bench.experiments:
+        raise SystemExit("experiments= is required: a directory of finished experiments")
+    root = Path(bench.experiments).expanduser()
+    finished = [e for e in sorted(root.iterdir()) if (e / "final.csv").is_file()]
+    if not finished:
+        raise SystemExit(f"experiments={root}: no finished experiment (final.csv) there")
+    frame = pd.DataFrame([measure(e, bench.splits) for e in finished])
+    print(markdown_table(frame.round(2)))
+    for column in ("halved: best", "halved: choice"):
+        print(f"{column}: mean {frame[column].mean():+.2f}, worst {frame[column].min():+.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,53 @@
+"""The search's best single model: the simplest of the models valid cannot tell apart.
+
+Breiman's one-standard-error rule (CART, 1984), at the bar the ensemble uses for "close"
+(search/ensemble.py CLOSE: 2 standard deviations of the paired difference). The model with
+the most valid rows right is the maximum of dozens of noisy scores, and a family that many
+trials explored gets the largest share of valid's luck: on AG News (760 valid rows) the
+search spent 23 of 40 trials on BiLSTMs, whose best led the DAN by 1.6 to 3 valid points and
+trailed it by 0.4 to 1.3 on test. Among each family's best trial (the leaderboard), those
+close to the best on valid are candidates; the first family of SIMPLEST_FIRST among them
+is the best single model.
+
+Measured on the suite's finished searches (BENCHMARKS.md, "Choosing the best single model"):
+on the test split halved 300 times (one half to choose, the other to score), the rule's mean
+lift over the baseline was +0.61 points against +0.56 for the best on valid, its worst set
+-0.22 against -0.66; on the sample and CLINC150 it chose the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qamodels.registry import SIMPLEST_FIRST
+from search.ensemble import Candidate, best_of, close_to_best
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen model, the best on valid, and how many were close to it."""
+
+    chosen: Candidate
+    best_on_valid: Candidate
+    close: int
+
+    def describe(self) -> str:
+        """Why this model ("" when it is simply the best on valid)."""
+        if self.chosen is self.best_on_valid:
+            return ""
+        return (f"the simplest family of the {self.close} architectures' best models that "
+                f"valid cannot tell from the best ({self.best_on_valid.arch}, trial "
+                f"{self.best_on_valid.name})")  # fmt: skip
+
+
+def simplest_close(best_per_arch: list[Candidate], labels: np.ndarray) -> Choice:
+    """Among each architecture's best trial, the one of the simplest family close to the
+    best on valid (the best itself when no other is close)."""
+    stack = np.stack([c.probabilities["valid"] for c in best_per_arch])
+    close = [c for c, near in zip(best_per_arch, close_to_best(stack, labels), strict=True)
+             if near]  # fmt: skip
+    rank = {arch: i for i, arch in enumerate(SIMPLEST_FIRST)}
+    chosen = min(close, key=lambda c: rank.get(c.arch, len(rank)))
+    return Choice(chosen, best_per_arch[best_of(stack, labels)], len(close))
