@@ -5,9 +5,9 @@ Breiman's one-standard-error rule (CART, 1984), at the bar the ensemble uses for
 the most valid rows right is the maximum of dozens of noisy scores, and a family that many
 trials explored gets the largest share of valid's luck: on AG News (760 valid rows) the
 family the search explored most (23 to 25 of 40 trials: BiLSTMs, the residual CNN on one
-split) led the DAN by 0.4 to 2.4 valid points and trailed it by 0.7 to 1.3 test points. Among each family's best trial (the leaderboard), those
-close to the best on valid are candidates; the first family of SIMPLEST_FIRST among them
-is the best single model.
+split) led the DAN by 0.4 to 2.4 valid points and trailed it by 0.7 to 1.3 test points.
+Among each family's best trial (the leaderboard), those close to the best on valid are
+candidates; the first family of SIMPLEST_FIRST among them is the best single model.
 
 Measured on the suite's finished searches (bench/choice_bench.py; BENCHMARKS.md, "Choosing
 the best single model"): on the last round's seven, the test lift over the baseline went from

@@ -128,7 +128,7 @@ def summary(final: pd.DataFrame) -> str:
     """Baseline, the best single model (search/choice.py; the table ranks it first among
     the architectures' best) and the ensemble."""
     picks = []
-    for kind in ("baseline", "best of arch", "ensemble"):
+    for kind in ("baseline", "baseline refit", "best of arch", "ensemble"):
         found = final[final["model"] == kind]
         if len(found):
             picks.append(found.head(1))
@@ -145,5 +145,6 @@ def refit_note(final: pd.DataFrame, asked: bool) -> str:
     row = refit.iloc[0]
     return (f"best_model/ is the best single model ({row['arch']}, trial {row['trial']}) refit "
             f"on {row['refit']} (the epochs its trial chose on valid): its test scores are "
-            "the refit's, its valid scores the trial's. The ensemble's members are as their "
-            "trials trained them.")  # fmt: skip
+            "the refit's, its valid scores the trial's, and its lift is counted against the "
+            "baseline refit on train + valid too (the \"baseline refit\" row). The ensemble's "
+            "members are as their trials trained them.")  # fmt: skip

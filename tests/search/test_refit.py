@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 
+from data_prep.store import subset_index
+from qamodels.baseline import tokenizer
 from qamodels.batches import DeviceSplit
 from qamodels.checkpoint import load_model
 from qamodels.config import TrainConfig
@@ -78,6 +83,33 @@ def test_the_best_cnn_is_refit_and_its_test_score_is_the_refits(refit_search, pr
     assert (experiment / "best_model" / "confusion.png").is_file()
 
 
+@pytest.mark.e2e
+def test_the_refit_model_is_measured_against_the_baseline_refit_alike(refit_search,
+                                                                      prepared_sample):  # fmt: skip
+    """Valid's rows lift the linear model too: the refit model's lift is counted against
+    the baseline's own configuration fitted on the same train subset + valid."""
+    config, _board = refit_search
+    final = pd.read_csv(config.experiment_path / "final.csv").set_index("model")
+    rows = subset_index(len(prepared_sample.train), TRAIN.max_train_rows, TRAIN.seed)
+    train = prepared_sample.texts("train")
+    texts = [train[i] for i in rows] + prepared_sample.texts("valid")
+    labels = np.concatenate([prepared_sample.train.label[rows], prepared_sample.valid.label])
+    features = TfidfVectorizer(tokenizer=tokenizer, token_pattern=None, lowercase=False,
+                               ngram_range=(1, 2), sublinear_tf=True).fit(texts)  # fmt: skip
+    name = final.loc["baseline", "arch"]  # e.g. "tfidf+linearsvc C=1"
+    c = float(name.split("C=")[1])
+    model = LinearSVC(C=c) if "linearsvc" in name else LogisticRegression(C=c, max_iter=2000)
+    model.fit(features.transform(texts), labels)
+    predicted = model.predict(features.transform(prepared_sample.texts("test")))
+    expected = (predicted == prepared_sample.test.label).mean()
+    refit_row = final.loc["baseline refit"]
+    assert refit_row["test_accuracy"] == pytest.approx(expected)
+    best = final.loc["best of arch"]
+    best = best.iloc[0] if best.ndim > 1 else best
+    assert best["test_lift"] == pytest.approx(best["test_accuracy"] - expected)
+    assert final.loc["baseline", "test_lift"] == 0
+
+
 def test_a_family_that_does_not_gain_is_exported_as_trained(tmp_path, prepared_sample):
     """The DAN (and with refit=false, any family): no refit, so no Ray task either."""
     board = pd.DataFrame({"arch": ["dan"], "trial": ["x"]})
@@ -96,4 +128,7 @@ def test_the_last_line_names_the_refit(refit_search):
 
     config, _board = refit_search
     final = pd.read_csv(Path(config.experiment_path) / "final.csv").fillna("")
-    assert "best single (cnn_stacked, refit)" in headline(final)
+    line = headline(final)
+    assert "best single (cnn_stacked, refit)" in line
+    refit_baseline = final.set_index("model").loc["baseline refit", "test_accuracy"]
+    assert line.endswith(f"(refit on train+valid {refit_baseline:.4f})")
