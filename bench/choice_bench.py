@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from library_bench import Scored, scored_models
+from library_bench import Scored, finished_experiments, scored_models
 
 from data_prep.cli import arg, parse_overrides
 from search.choice import simplest_close
@@ -80,12 +80,7 @@ def measure(experiment: Path, splits: int) -> dict:
 
 def main(argv: list[str]) -> None:
     bench = parse_overrides(ChoiceBench, argv)
-    if not bench.experiments:
-        raise SystemExit("experiments= is required: a directory of finished experiments")
-    root = Path(bench.experiments).expanduser()
-    finished = [e for e in sorted(root.iterdir()) if (e / "final.csv").is_file()]
-    if not finished:
-        raise SystemExit(f"experiments={root}: no finished experiment (final.csv) there")
+    finished = finished_experiments(bench.experiments)
     frame = pd.DataFrame([measure(e, bench.splits) for e in finished])
     print(markdown_table(frame.round(2)))
     for column in ("halved: best", "halved: choice"):

@@ -108,16 +108,21 @@ def test_accuracy(library: list[Scored], labels: dict[str, np.ndarray]) -> float
     return float((combined.argmax(1) == labels["test"]).mean())
 
 
-def main(argv: list[str]) -> None:
-    bench = parse_overrides(LibraryBench, argv)
-    if not bench.experiments:
+def finished_experiments(experiments: str) -> list[Path]:
+    """The finished experiments (with a final.csv) of the directory `experiments=` names."""
+    if not experiments:
         raise SystemExit("experiments= is required: a directory of finished experiments")
-    root = Path(bench.experiments).expanduser()
+    root = Path(experiments).expanduser()
     finished = [e for e in sorted(root.iterdir()) if (e / "final.csv").is_file()]
     if not finished:
         raise SystemExit(f"experiments={root}: no finished experiment (final.csv) there")
+    return finished
+
+
+def main(argv: list[str]) -> None:
+    bench = parse_overrides(LibraryBench, argv)
     changes = {}
-    for experiment in finished:
+    for experiment in finished_experiments(bench.experiments):
         models, labels, top = scored_models(experiment, bench.shapes == "all")
         shapes = libraries(models, top)
         if bench.shapes == "search":  # its trials only were scored: the other shapes lack some
