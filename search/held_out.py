@@ -174,7 +174,7 @@ def ranked(frame: pd.DataFrame, baseline: BaselineResult | None) -> pd.DataFrame
     rank = frame["model"].map({"ensemble": 0, "best of arch": 1, "baseline": 2,
                                "baseline refit": 3})  # fmt: skip
     if "best_single" in frame:
-        rank = rank - 0.5 * frame["best_single"].fillna(False).astype(bool)
+        rank = rank - 0.5 * frame["best_single"].eq(True)
     frame = frame.assign(rank=rank).sort_values(["rank", "valid_accuracy"],
                                                 ascending=[True, False])  # fmt: skip
     return frame.drop(columns="rank").reset_index(drop=True)

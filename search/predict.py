@@ -133,9 +133,10 @@ def answer(model: str) -> tuple[str, str]:
     }
     if score["best of arch"].empty:
         raise ConfigError(f"model={model}: the search exported no model (final.csv has none)")
-    if "best_single" in final:  # the search's choice (search/choice.py), best_model/
-        single = final.loc[final["best_single"].fillna(False).astype(bool), metric].iloc[0]
-    else:  # a search from before the choice: its best_model/ was the best on valid
+    chosen_row = final["best_single"].eq(True) if "best_single" in final else None
+    if chosen_row is not None and chosen_row.any():  # the search's choice, its best_model/
+        single = final.loc[chosen_row, metric].iloc[0]
+    else:  # a search from before the choice (search/choice.py): best_model/ was the best
         single = score["best of arch"].min() if lower else score["best of arch"].max()
     chosen, why = "best_model", f"{metric} {single:.4f}"
     if not score["ensemble"].empty:

@@ -130,7 +130,7 @@ def test_leaderboard_and_exported_model(finished_search, prepared_sample):
     # is final.csv's chosen row and best_model/ is its trial's model (refit=false here).
     assert saved["valid_accuracy"].iloc[1:].is_monotonic_decreasing
     final = pd.read_csv(config.experiment_path / "final.csv")
-    chosen = final[final["best_single"].fillna(False).astype(bool)]
+    chosen = final[final["best_single"].eq(True)]
     assert list(chosen["trial"]) == [saved["trial"].iloc[0]]
     assert "| arch |" in (config.experiment_path / "leaderboard.md").read_text()
     best_dir = config.experiment_path / "best_model"
