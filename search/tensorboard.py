@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tensorboardX import SummaryWriter
 from tensorboardX.summary import hparams
 
@@ -83,7 +84,9 @@ def write_experiment(experiment_dir: Path, configs: list[dict], final=None) -> N
         if final is None or final.empty:
             return
         for row in final.itertuples(index=False):
-            name = "baseline" if row.model == "baseline" else f"{row.model}/{row.trial}"
+            # the baselines ("baseline", "baseline refit") have no trial
+            name = row.model.replace(" ", "_") if row.trial == "-" else f"{row.model}/{row.trial}"
             for column in ("valid_accuracy", "test_accuracy", "test_macro_f1"):
-                writer.add_scalar(f"final/{name}/{column}", getattr(row, column), 0)
+                if pd.notna(getattr(row, column)):  # a refit baseline has no valid score
+                    writer.add_scalar(f"final/{name}/{column}", getattr(row, column), 0)
         writer.add_text("final", markdown_table(final), 0)

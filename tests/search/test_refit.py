@@ -15,6 +15,7 @@ import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from data_prep.store import subset_index
 from qamodels.baseline import tokenizer
@@ -108,6 +109,12 @@ def test_the_refit_model_is_measured_against_the_baseline_refit_alike(refit_sear
     best = best.iloc[0] if best.ndim > 1 else best
     assert best["test_lift"] == pytest.approx(best["test_accuracy"] - expected)
     assert final.loc["baseline", "test_lift"] == 0
+    events = EventAccumulator(str(config.experiment_path / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert "final/baseline_refit/valid_accuracy" not in tags  # it trained on valid
+    (point,) = events.Scalars("final/baseline_refit/test_accuracy")
+    assert point.value == pytest.approx(expected)
 
 
 def test_a_family_that_does_not_gain_is_exported_as_trained(tmp_path, prepared_sample):
