@@ -34,45 +34,39 @@ class ChoiceBench:
     splits: int = arg(300, "halvings of the test split", min=1)
 
 
-def candidates(board: list[Scored], split: str, rows: np.ndarray) -> list[Candidate]:
-    """The board's models with `split`'s `rows` standing in for valid."""
-    return [Candidate(m.trial, m.arch, Path("."), {"valid": m.probabilities[split][rows]})
-            for m in board]  # fmt: skip
-
-
-def lifts(board: list[Scored], baseline: Scored, labels: dict, split: str, choose: np.ndarray,
-          score: np.ndarray) -> tuple[float, float]:  # fmt: skip
-    """Test points over the baseline on `score` rows of the best and of the choice on
-    `choose` rows of `split`."""
-    found = candidates(board, split, choose)
+def picks(board: list[Scored], labels: dict, split: str, rows: np.ndarray):
+    """The best and the choice of search/choice.py, with `split`'s `rows` as valid."""
+    found = [Candidate(m.trial, m.arch, Path("."), {"valid": m.probabilities[split][rows]})
+             for m in board]  # fmt: skip
     stack = np.stack([c.probabilities["valid"] for c in found])
-    best = board[best_of(stack, labels[split][choose])]
-    chosen = board[found.index(simplest_close(found, labels[split][choose]).chosen)]
+    chosen = simplest_close(found, labels[split][rows]).chosen
+    return board[best_of(stack, labels[split][rows])], board[found.index(chosen)]
 
-    def lift(model: Scored) -> float:
-        right = model.probabilities["test"][score].argmax(1) == labels["test"][score]
-        base = baseline.probabilities["test"][score].argmax(1) == labels["test"][score]
-        return 100 * float(right.mean() - base.mean())
 
-    return lift(best), lift(chosen)
+def lift(model: Scored, baseline: Scored, labels: dict, rows: np.ndarray) -> float:
+    """Test points over the baseline on test's `rows`."""
+    right = model.probabilities["test"][rows].argmax(1) == labels["test"][rows]
+    base = baseline.probabilities["test"][rows].argmax(1) == labels["test"][rows]
+    return 100 * float(right.mean() - base.mean())
 
 
 def measure(experiment: Path, splits: int) -> dict:
     models, labels, _top = scored_models(experiment, every_trial=False)
     baseline, trials = models[-1], models[:-1]
     board = [m for i, m in enumerate(trials) if m.arch not in {t.arch for t in trials[:i]}]
-    valid, test = np.arange(len(labels["valid"])), np.arange(len(labels["test"]))
-    best, chosen = lifts(board, baseline, labels, "valid", valid, test)
+    test = np.arange(len(labels["test"]))
+    best, chosen = picks(board, labels, "valid", np.arange(len(labels["valid"])))
     rng, halved = np.random.default_rng(0), []
     for _ in range(splits):
         order = rng.permutation(test)
-        halved.append(lifts(board, baseline, labels, "test", order[::2], order[1::2]))
+        choose, score = order[::2], order[1::2]
+        halved.append([lift(m, baseline, labels, score)
+                       for m in picks(board, labels, "test", choose)])  # fmt: skip
     mean = np.mean(halved, axis=0)
-    pick = candidates(board, "valid", valid)
     return {
         "experiment": experiment.name,
-        "best on valid": f"{best:+.2f} ({board[0].arch})",
-        "choice": f"{chosen:+.2f} ({simplest_close(pick, labels['valid']).chosen.arch})",
+        "best on valid": f"{lift(best, baseline, labels, test):+.2f} ({best.arch})",
+        "choice": f"{lift(chosen, baseline, labels, test):+.2f} ({chosen.arch})",
         "halved: best": mean[0],
         "halved: choice": mean[1],
     }

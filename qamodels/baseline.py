@@ -110,6 +110,13 @@ def candidates() -> list[tuple[str, object]]:
     return [c for c in all_candidates() if not c[0].startswith("sgd")]
 
 
+def train_rows(data: PreparedData, max_train_rows: int, seed: int) -> tuple[list[str], np.ndarray]:
+    """Train's texts and labels, the seeded `max_train_rows` subset the trials train on."""
+    rows = subset_index(len(data.train), max_train_rows, seed)
+    texts = data.texts("train")
+    return [texts[i] for i in rows], data.train.label[rows]
+
+
 def refit_on_train_and_valid(
     result: BaselineResult, data: PreparedData, max_train_rows: int = 0, seed: int = 0
 ) -> dict[str, float]:
@@ -117,11 +124,9 @@ def refit_on_train_and_valid(
     trials' `max_train_rows` subset) + valid, scored on test with the temperature fitted on
     valid: the baseline to set beside a model refit the same way (search/refit.py), since
     valid's rows are worth +0.3 to +0.7 test points to it as well (BENCHMARKS.md)."""
-    rows = subset_index(len(data.train), max_train_rows, seed)
-    train = data.texts("train")
-    texts = [train[i] for i in rows] + data.texts("valid")
-    labels = np.concatenate([data.train.label[rows], data.valid.label])
-    pipeline = clone(result.pipeline).fit(texts, labels)
+    texts, labels = train_rows(data, max_train_rows, seed)
+    pipeline = clone(result.pipeline).fit(texts + data.texts("valid"),
+                                          np.concatenate([labels, data.valid.label]))  # fmt: skip
     probabilities = softmax_temperature(pipeline.decision_function(data.texts("test")),
                                         result.temperature)  # fmt: skip
     return scores(probabilities, data.test.label, len(data.labels))
@@ -132,11 +137,9 @@ def fit_baseline(data: PreparedData, max_train_rows: int = 0, seed: int = 0) -> 
     on; above SELECT_ROWS rows, a seeded subset of them), the best on valid accuracy refitted
     on all of train and scored on test."""
     start = time.perf_counter()
-    texts = {s: data.texts(s) for s in ("train", "valid", "test")}
-    labels = {"train": data.train.label, "valid": data.valid.label, "test": data.test.label}
-    rows = subset_index(len(data.train), max_train_rows, seed)
-    texts["train"] = [texts["train"][i] for i in rows]
-    labels["train"] = labels["train"][rows]
+    texts = {s: data.texts(s) for s in ("valid", "test")}
+    labels = {"valid": data.valid.label, "test": data.test.label}
+    texts["train"], labels["train"] = train_rows(data, max_train_rows, seed)
     vectorizer = TfidfVectorizer(
         tokenizer=tokenizer, token_pattern=None, lowercase=False, ngram_range=(1, 2),
         sublinear_tf=True,
