@@ -43,6 +43,13 @@ class SearchConfig:
     # gave +1.99 / +1.20 points over the baseline (ensemble / single) against +1.90 / +1.18,
     # at about 11 minutes on 2 cores (BENCHMARKS.md, "The trial budget").
     num_samples: int = arg(40, "trials", min=1)
+    family_share: float = arg(
+        0.25,
+        "the most trials one architecture may take, as a share of num_samples (never below "
+        "an even split); 1: no cap (search/searcher.py)",
+        above=0,
+        max=1,
+    )
     max_epochs: int = arg(15, "epochs per trial at most (ASHA's max_t)", min=1)
     grace_period: int = arg(2, "epochs every trial gets before ASHA may stop it", min=1)
     reduction_factor: int = arg(3, "ASHA keeps the top 1/reduction_factor at each rung", min=2)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import optuna
 import pytest
 
 from qamodels.spaces import RECIPE_VARIANTS, RECIPES, recipes
 from search.config import SearchConfig
-from search.searcher import FINISHED, make_searcher, startup_trials
+from search.searcher import DECLINED, FINISHED, family_cap, make_searcher, startup_trials
 
 METRIC = "valid_accuracy"
 
@@ -81,3 +83,47 @@ def test_sampler_settings_scale_with_the_budget():
     assert startup_trials(8, ["dan", "bilstm", "cnn_parallel"]) == 3
     assert [p.get("dan/wide") for p in recipes(["dan"], ["random"])] == [0, 2]  # + its variant
     assert len(recipes(["cnn_parallel"], ["random"])) == 1
+
+
+def run_search(searcher, score: dict[str, float], trials: int) -> list[str]:
+    """Each trial suggested, then finished with its family's score: the archs trained."""
+    archs = []
+    for i in range(trials):
+        config = searcher.suggest(f"t{i}")
+        archs.append(config["arch"])
+        report(searcher, f"t{i}", [score[config["arch"]]], finished=True)
+    return archs
+
+
+@pytest.mark.parametrize("share", [0.25, 1.0])
+def test_no_family_takes_more_than_its_share(share):
+    """TPE follows the family that leads (here the DAN, by far): with a cap, the trials it
+    draws past the DAN's share go to the best family below its own cap, each trained trial
+    a real one (the declined draws are never suggested); with share=1, no cap."""
+    config = SearchConfig(arch="dan,cnn_parallel,cnn_stacked", embeddings=("random",),
+                          num_samples=20, family_share=share)  # fmt: skip
+    searcher = make_searcher(config)
+    score = {"dan": 0.9, "cnn_parallel": 0.6, "cnn_stacked": 0.5}
+    counts = Counter(run_search(searcher, score, config.num_samples))
+    cap = family_cap(20, config.archs, share)
+    if share < 1:
+        assert cap == 7  # an even split of 20 over three families is above a quarter
+        assert counts == {"dan": 7, "cnn_parallel": 7, "cnn_stacked": 6}
+    else:
+        assert cap == 0 and counts["dan"] > 7  # TPE alone: the DAN past the cap's share
+    trained = [t for t in searcher.study.get_trials() if not t.user_attrs.get(DECLINED)]
+    assert Counter(t.params["arch"] for t in trained) == counts
+
+
+def test_the_cap_survives_a_resume(tmp_path):
+    """The searcher saved and restored (as Ray does for resume) keeps its cap and counts."""
+    config = SearchConfig(arch="dan,cnn_parallel", embeddings=("random",), num_samples=12,
+                          family_share=0.25)  # fmt: skip
+    searcher = make_searcher(config)
+    score = {"dan": 0.9, "cnn_parallel": 0.5}
+    first = run_search(searcher, score, 8)
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    restored = make_searcher(config)
+    restored.restore(str(tmp_path / "searcher.pkl"))
+    counts = Counter(first + run_search(restored, score, 4))
+    assert counts == {"dan": 6, "cnn_parallel": 6}
