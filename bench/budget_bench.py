@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from data_prep.cli import arg, parse_overrides
+from search.leaderboard import budget_spent
 from search.markdown import markdown_table
 
 
@@ -38,14 +39,11 @@ def ensemble_weights(experiment: Path) -> dict[str, float]:
 
 def per_family(experiment: Path, keys: list[str]) -> pd.DataFrame:
     trials = pd.read_csv(experiment / "trials.csv")
-    weights = ensemble_weights(experiment)
-    trials["ensemble_weight"] = trials["trial"].map(weights).fillna(0.0)
-    total = trials["wall_s"].sum()
-    table = trials.groupby(keys).agg(
-        trials=("trial", "size"), epochs=("epochs", "sum"), seconds=("wall_s", "sum"),
-        best_valid=("valid_accuracy", "max"), ensemble_weight=("ensemble_weight", "sum"),
-    ).reset_index()  # fmt: skip
-    table["time_share"] = table["seconds"] / total
+    weights = trials["trial"].map(ensemble_weights(experiment)).fillna(0.0)
+    table = budget_spent(trials, keys, "valid_accuracy", "max")
+    table = table.rename(columns={"valid_accuracy": "best_valid"})
+    table["ensemble_weight"] = [weights[(trials[keys] == row).all(axis=1)].sum()
+                                for row in table[keys].itertuples(index=False)]  # fmt: skip
     table["trial_share"] = table["trials"] / len(trials)
     table.insert(0, "set", experiment.name)
     return table.sort_values("best_valid", ascending=False)

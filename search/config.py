@@ -45,8 +45,9 @@ class SearchConfig:
     num_samples: int = arg(40, "trials", min=1)
     family_share: float = arg(
         0.25,
-        "the most trials one architecture may take, as a share of num_samples (never below "
-        "an even split); 1: no cap (search/searcher.py)",
+        "the trials one architecture may take, as a share of num_samples (never below an "
+        "even split), past which it gets more only while its trials cost no more than the "
+        "average trial; 1: no cap (search/searcher.py)",
         above=0,
         max=1,
     )

@@ -59,6 +59,23 @@ def trial_rows(results: ResultGrid, metric: str, mode: str, experiment_dir: Path
     return pd.DataFrame(rows)
 
 
+def budget_spent(rows: pd.DataFrame, keys: list[str], metric: str, mode: str) -> pd.DataFrame:
+    """Where the trials' time went, per `keys` (arch; arch and embedding): the trials, their
+    epochs, minutes and share of the trial-seconds, and the best score; best first."""
+    if "wall_s" not in rows or rows.empty:
+        return pd.DataFrame(columns=[*keys, "trials", "epochs", "minutes", "time_share", metric])
+    best = "min" if mode == "min" else "max"
+    table = rows.groupby(keys, dropna=False).agg(
+        trials=("trial", "size"), epochs=("epochs", "sum"), seconds=("wall_s", "sum"),
+        best=(metric, best),
+    ).reset_index()  # fmt: skip
+    table["minutes"] = table["seconds"] / 60
+    table["time_share"] = table["seconds"] / max(table["seconds"].sum(), 1e-9)
+    table = table.rename(columns={"best": metric})
+    shown = [*keys, "trials", "epochs", "minutes", "time_share", metric]
+    return table.sort_values(metric, ascending=mode == "min")[shown].reset_index(drop=True)
+
+
 def leaderboard(rows: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     """The best trial per architecture, best first (empty when no trial reported)."""
     if metric not in rows:

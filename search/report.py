@@ -1,6 +1,9 @@
 """report.md and its PNGs in the experiment directory: what the search found, and how.
 
 - baseline / each architecture's best / best single / ensemble on valid and held-out test;
+- where the budget went: per architecture and embedding mode, the trials, their share of the
+  trial-seconds and the best valid score (no family takes over a quarter of the trials:
+  search/searcher.py);
 - anytime curves (`anytime.png`): best-so-far valid score against cumulative epochs and wall
   time, the baseline's valid score as the bar;
 - hyperparameter importance (`importance.png`): Optuna's fANOVA over the trials the searcher
@@ -19,6 +22,7 @@ from qamodels.baseline import BaselineResult
 from qamodels.plots import plt, save_figure
 from search import budget
 from search.config import SearchConfig
+from search.leaderboard import budget_spent
 from search.markdown import markdown_table
 from search.searcher import OptunaSearcher
 
@@ -106,6 +110,7 @@ def write_report(
         lines += ["## Baseline, best single, ensemble", "", summary(final), ""]
         lines += [refit_note(final, config.refit), ""]
         lines += ["## Every architecture's best", "", markdown_table(final), ""]
+    lines += budget_section(rows, config)
     curve = anytime(results, config.metric, config.mode)
     if len(curve):
         bar = baseline.valid["accuracy"] if baseline and config.metric == "valid_accuracy" else None
@@ -122,6 +127,17 @@ def write_report(
     path = out / REPORT_FILE
     path.write_text("\n".join(lines))
     return path
+
+
+def budget_section(rows: pd.DataFrame, config: SearchConfig) -> list[str]:
+    """Where the budget went, per architecture, then per embedding mode."""
+    if "wall_s" not in rows or rows["wall_s"].isna().all():
+        return []
+    lines = ["## Where the budget went", ""]
+    for keys in (["arch"], ["embedding"]):
+        table = budget_spent(rows, keys, config.metric, config.mode)
+        lines += [markdown_table(table.round({"minutes": 1, "time_share": 3})), ""]
+    return lines
 
 
 def summary(final: pd.DataFrame) -> str:

@@ -8,13 +8,14 @@ reports each epoch (`on_trial_result`: `Trial.report`, once per epoch), and ends
 best epoch's value (the weights it keeps); a trial the scheduler stopped is PRUNED, with its
 per-epoch values as intermediate values, so TPE never learns an epoch-2 score as final.
 
-No architecture takes more than its share of the trials (`family_cap`): TPE follows the
-family that leads on valid, and on every search of the suite it gave one family 22 to 25 of
-40 trials, whose 11th to 25th trials moved that family's best by +0.11 test points on
-average (valid's luck, not a better model), while the slowest family taking them (BiLSTMs on
-AG News) made the search 19-21 minutes long. A trial the sampler draws for a family at its
-cap is declined (told FAIL, which TPE ignores) and the trial goes to the family with the best
-trial so far among those below their cap, its other parameters sampled by TPE.
+An architecture past its share of the trials (`family_cap`) gets more only while its trials
+cost no more than the average trial: TPE follows the family that leads on valid, with no eye
+on its cost, and on every search of the suite it gave one family 22 to 25 of 40 trials. Where
+that family was cheap (the DAN on CLINC150) its later trials paid (+0.57 test points); where
+it was the slowest (BiLSTMs on AG News, 71-75% of the trial time) they moved its best by
+-0.39 and +0.40 points and made the search 19-21 minutes long. A trial the sampler draws for
+a family at its cap is declined (told FAIL, which TPE ignores) and goes to the family with
+the best trial so far among those it may go to, its other parameters sampled by TPE.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from search.pickled import PickledState
 FINISHED = "trial_finished"  # set in a trial's last report when its trainer stopped it
 SIBLING = "fused_sibling_of"  # an enqueued trial of another's shape (fuse=N)
 DECLINED = "declined_at_family_cap"  # drawn for a family at its cap; never trained
+SECONDS = "seconds"  # a finished trial's training time, for what its family's trials cost
 TAKEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.FAIL)
 
 
@@ -99,16 +101,31 @@ class OptunaSearcher(PickledState, Searcher):
         return nested({**trial.params, **constants})
 
     def _open_family(self, trial: optuna.Trial) -> str | None:
-        """Where `trial`'s family is over its cap, the family to give the trial instead: the
-        one with the best trial so far among those below their cap (None: keep it, also when
-        every family is at its cap)."""
+        """Where `trial`'s family is past its cap and its trials cost more than the average
+        trial, the family to give the trial instead: the one with the best trial so far among
+        those below their cap or no costlier than the average (None: keep it, also when no
+        family may have it)."""
         cap = getattr(self, "_family_cap", 0)  # (a searcher saved before it had one: none)
-        taken = Counter(t.params.get("arch") for t in self.study.get_trials(deepcopy=False,
-                        states=TAKEN) if not t.user_attrs.get(DECLINED))  # fmt: skip
-        if not cap or taken[trial.params.get("arch")] <= cap:
+        if not cap:
             return None
-        families = trial.distributions.get("arch")
-        open_ = [f for f in getattr(families, "choices", ()) if taken[f] < cap]
+        trials = [t for t in self.study.get_trials(deepcopy=False, states=TAKEN)
+                  if not t.user_attrs.get(DECLINED)]  # fmt: skip
+        taken, seconds, finished = Counter(), Counter(), Counter()
+        for t in trials:  # this trial is among them (RUNNING)
+            taken[t.params.get("arch")] += 1
+            if SECONDS in t.user_attrs:
+                seconds[t.params.get("arch")] += t.user_attrs[SECONDS]
+                finished[t.params.get("arch")] += 1
+        average = sum(seconds.values()) / max(sum(finished.values()), 1)
+
+        def costly(family: str) -> bool:
+            return finished[family] > 0 and seconds[family] / finished[family] > average
+
+        drawn = trial.params.get("arch")
+        if taken[drawn] <= cap or not costly(drawn):
+            return None
+        families = getattr(trial.distributions.get("arch"), "choices", ())
+        open_ = [f for f in families if f != drawn and (taken[f] < cap or not costly(f))]
         best: dict[str, float] = {}
         sign = 1 if self.mode == "max" else -1
         for done in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -142,6 +159,8 @@ class OptunaSearcher(PickledState, Searcher):
         if result and not error:
             self.on_trial_result(trial_id, result)
         trial = self._trials.pop(trial_id)
+        if result and result.get("time_total_s") is not None:
+            trial.set_user_attr(SECONDS, float(result["time_total_s"]))
         self._reported.pop(trial_id, None)
         best = self._best.pop(trial_id, None)
         if error or best is None:
@@ -160,8 +179,8 @@ class OptunaSearcher(PickledState, Searcher):
 
 
 def family_cap(num_samples: int, archs: Sequence[str], share: float) -> int:
-    """The most trials one architecture may take: `share` of the budget, never below an even
-    split (so the cap never leaves trials with nowhere to go); 0 where it cannot bind."""
+    """The trials one architecture may take whatever they cost: `share` of the budget, never
+    below an even split (so the cap never leaves trials with nowhere to go); 0: no cap."""
     cap = max(math.ceil(share * num_samples), math.ceil(num_samples / max(len(archs), 1)))
     return cap if cap < num_samples else 0
 

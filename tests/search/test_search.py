@@ -270,6 +270,11 @@ def test_final_table_has_baseline_arch_bests_and_ensemble_on_test(finished_searc
     report = (config.experiment_path / "report.md").read_text()
     assert "| baseline |" in report and "| ensemble |" in report
     assert "No model was refit" in report and "(refit=false)" in report  # the fixture's choice
+    spent = report.split("## Where the budget went")[1].split("##")[0]
+    trials = pd.read_csv(config.experiment_path / "trials.csv")
+    for key in ("arch", "embedding"):  # each family's and mode's trials, as trials.csv has them
+        for value, count in trials[key].value_counts().items():
+            assert f"| {value} | {count} |" in spent, (value, count, spent)
     assert (config.experiment_path / "anytime.png").stat().st_size > 0
 
 

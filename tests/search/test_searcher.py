@@ -85,32 +85,40 @@ def test_sampler_settings_scale_with_the_budget():
     assert len(recipes(["cnn_parallel"], ["random"])) == 1
 
 
-def run_search(searcher, score: dict[str, float], trials: int) -> list[str]:
-    """Each trial suggested, then finished with its family's score: the archs trained."""
+def run_search(searcher, score: dict[str, float], trials: int, seconds: dict[str, float]):
+    """Each trial suggested, then finished with its family's score after its family's
+    training time: the archs trained."""
     archs = []
     for i in range(trials):
-        config = searcher.suggest(f"t{i}")
-        archs.append(config["arch"])
-        report(searcher, f"t{i}", [score[config["arch"]]], finished=True)
+        arch = searcher.suggest(f"t{i}")["arch"]
+        archs.append(arch)
+        result = {METRIC: score[arch], "training_iteration": 1, "time_total_s": seconds[arch]}
+        searcher.on_trial_complete(f"t{i}", {**result, FINISHED: True})
     return archs
 
 
-@pytest.mark.parametrize("share", [0.25, 1.0])
-def test_no_family_takes_more_than_its_share(share):
-    """TPE follows the family that leads (here the DAN, by far): with a cap, the trials it
-    draws past the DAN's share go to the best family below its own cap, each trained trial
-    a real one (the declined draws are never suggested); with share=1, no cap."""
+SCORE = {"dan": 0.9, "cnn_parallel": 0.6, "cnn_stacked": 0.5}
+
+
+@pytest.mark.parametrize(("share", "dan_seconds"), [(0.25, 30.0), (0.25, 1.0), (1.0, 30.0)])
+def test_a_costly_family_takes_no_more_than_its_share(share, dan_seconds):
+    """TPE follows the family that leads (here the DAN, by far). Where its trials cost more
+    than the average, the trials TPE draws for it past its share go to the best family it
+    may go to (the declined draws are never suggested); where they cost less, or with
+    share=1, TPE has its way."""
     config = SearchConfig(arch="dan,cnn_parallel,cnn_stacked", embeddings=("random",),
                           num_samples=20, family_share=share)  # fmt: skip
     searcher = make_searcher(config)
-    score = {"dan": 0.9, "cnn_parallel": 0.6, "cnn_stacked": 0.5}
-    counts = Counter(run_search(searcher, score, config.num_samples))
+    seconds = {"dan": dan_seconds, "cnn_parallel": 5.0, "cnn_stacked": 5.0}
+    counts = Counter(run_search(searcher, SCORE, config.num_samples, seconds))
     cap = family_cap(20, config.archs, share)
-    if share < 1:
+    if share < 1 and dan_seconds > 5:
         assert cap == 7  # an even split of 20 over three families is above a quarter
-        assert counts == {"dan": 7, "cnn_parallel": 7, "cnn_stacked": 6}
+        assert counts["dan"] == 7  # the rest to the best of the others, cheap past its cap
+        assert counts["cnn_parallel"] == 20 - 7 - counts["cnn_stacked"] > 7
     else:
-        assert cap == 0 and counts["dan"] > 7  # TPE alone: the DAN past the cap's share
+        assert counts["dan"] > 7 + 3  # TPE alone: the DAN well past the cap
+        assert cap == (7 if share < 1 else 0)
     trained = [t for t in searcher.study.get_trials() if not t.user_attrs.get(DECLINED)]
     assert Counter(t.params["arch"] for t in trained) == counts
 
@@ -120,10 +128,10 @@ def test_the_cap_survives_a_resume(tmp_path):
     config = SearchConfig(arch="dan,cnn_parallel", embeddings=("random",), num_samples=12,
                           family_share=0.25)  # fmt: skip
     searcher = make_searcher(config)
-    score = {"dan": 0.9, "cnn_parallel": 0.5}
-    first = run_search(searcher, score, 8)
+    seconds = {"dan": 30.0, "cnn_parallel": 5.0}
+    first = run_search(searcher, SCORE, 8, seconds)
     searcher.save(str(tmp_path / "searcher.pkl"))
     restored = make_searcher(config)
     restored.restore(str(tmp_path / "searcher.pkl"))
-    counts = Counter(first + run_search(restored, score, 4))
+    counts = Counter(first + run_search(restored, SCORE, 4, seconds))
     assert counts == {"dan": 6, "cnn_parallel": 6}
