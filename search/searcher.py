@@ -20,6 +20,7 @@ the best trial so far among those it may go to, its other parameters sampled by 
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections import Counter
@@ -36,6 +37,7 @@ from search import budget
 from search.config import SearchConfig
 from search.pickled import PickledState
 
+log = logging.getLogger(__name__)
 FINISHED = "trial_finished"  # set in a trial's last report when its trainer stopped it
 SIBLING = "fused_sibling_of"  # an enqueued trial of another's shape (fuse=N)
 DECLINED = "declined_at_family_cap"  # drawn for a family at its cap; never trained
@@ -90,6 +92,7 @@ class OptunaSearcher(PickledState, Searcher):
         trial = self.study.ask()
         constants = self._space(trial) or {}
         if sampled and (family := self._open_family(trial)) is not None:
+            self._say_capped(trial.params["arch"])
             trial.set_user_attr(DECLINED, True)
             self.study.tell(trial, state=TrialState.FAIL)
             self.study.enqueue_trial({"arch": family})
@@ -132,6 +135,15 @@ class OptunaSearcher(PickledState, Searcher):
             arch = done.params.get("arch")
             best[arch] = max(best.get(arch, -math.inf), sign * done.value)
         return max(open_, key=lambda f: (best.get(f, -math.inf), -taken[f]), default=None)
+
+    def _say_capped(self, family: str) -> None:
+        """One line, the first time a family's draw is declined."""
+        said = self.__dict__.setdefault("_capped", set())
+        if family not in said:
+            said.add(family)
+            log.info("%s has had its share of the trials (%d) and its trials cost more than the "
+                     "average: TPE's further draws for it go to other families (family_share=)",
+                     family, self._family_cap)  # fmt: skip
 
     def _enqueue_siblings(self, trial: optuna.Trial) -> None:
         """fuse=N: N-1 trials of this one's shape (search/fused_trials.py), the keys a fused

@@ -101,7 +101,7 @@ SCORE = {"dan": 0.9, "cnn_parallel": 0.6, "cnn_stacked": 0.5}
 
 
 @pytest.mark.parametrize(("share", "dan_seconds"), [(0.25, 30.0), (0.25, 1.0), (1.0, 30.0)])
-def test_a_costly_family_takes_no_more_than_its_share(share, dan_seconds):
+def test_a_costly_family_takes_no_more_than_its_share(share, dan_seconds, caplog):
     """TPE follows the family that leads (here the DAN, by far). Where its trials cost more
     than the average, the trials TPE draws for it past its share go to the best family it
     may go to (the declined draws are never suggested); where they cost less, or with
@@ -110,15 +110,18 @@ def test_a_costly_family_takes_no_more_than_its_share(share, dan_seconds):
                           num_samples=20, family_share=share)  # fmt: skip
     searcher = make_searcher(config)
     seconds = {"dan": dan_seconds, "cnn_parallel": 5.0, "cnn_stacked": 5.0}
-    counts = Counter(run_search(searcher, SCORE, config.num_samples, seconds))
+    with caplog.at_level("INFO", logger="search.searcher"):
+        counts = Counter(run_search(searcher, SCORE, config.num_samples, seconds))
+    said = [r.getMessage() for r in caplog.records if "has had its share" in r.getMessage()]
     cap = family_cap(20, config.archs, share)
     if share < 1 and dan_seconds > 5:
         assert cap == 7  # an even split of 20 over three families is above a quarter
         assert counts["dan"] == 7  # the rest to the best of the others, cheap past its cap
         assert counts["cnn_parallel"] == 20 - 7 - counts["cnn_stacked"] > 7
+        assert len(said) == 1 and said[0].startswith("dan has had its share of the trials (7)")
     else:
         assert counts["dan"] > 7 + 3  # TPE alone: the DAN well past the cap
-        assert cap == (7 if share < 1 else 0)
+        assert cap == (7 if share < 1 else 0) and not said
     trained = [t for t in searcher.study.get_trials() if not t.user_attrs.get(DECLINED)]
     assert Counter(t.params["arch"] for t in trained) == counts
 
