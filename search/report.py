@@ -136,7 +136,9 @@ def budget_section(rows: pd.DataFrame, config: SearchConfig) -> list[str]:
     lines = ["## Where the budget went", ""]
     for keys in (["arch"], ["embedding"]):
         table = budget_spent(rows, keys, config.metric, config.mode)
-        lines += [markdown_table(table.round({"minutes": 1, "time_share": 3})), ""]
+        table["minutes"] = table["minutes"].map("{:.1f}".format)  # whole tenths, not 4 places
+        table["time_share"] = table["time_share"].map("{:.0%}".format)
+        lines += [markdown_table(table), ""]
     return lines
 
 
