@@ -2,7 +2,7 @@
 
 - baseline / each architecture's best / best single / ensemble on valid and held-out test;
 - where the budget went: per architecture and embedding mode, the trials, their share of the
-  trial-seconds and the best valid score (no family takes over a quarter of the trials:
+  trial-seconds and the best valid score (a costly family's share of the trials is capped:
   search/searcher.py);
 - anytime curves (`anytime.png`): best-so-far valid score against cumulative epochs and wall
   time, the baseline's valid score as the bar;
