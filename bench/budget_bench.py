@@ -39,11 +39,10 @@ def ensemble_weights(experiment: Path) -> dict[str, float]:
 
 def per_family(experiment: Path, keys: list[str]) -> pd.DataFrame:
     trials = pd.read_csv(experiment / "trials.csv")
-    weights = trials["trial"].map(ensemble_weights(experiment)).fillna(0.0)
+    trials["ensemble_weight"] = trials["trial"].map(ensemble_weights(experiment)).fillna(0.0)
     table = budget_spent(trials, keys, "valid_accuracy", "max")
     table = table.rename(columns={"valid_accuracy": "best_valid"})
-    table["ensemble_weight"] = [weights[(trials[keys] == row).all(axis=1)].sum()
-                                for row in table[keys].itertuples(index=False)]  # fmt: skip
+    table = table.join(trials.groupby(keys)["ensemble_weight"].sum(), on=keys)
     table["trial_share"] = table["trials"] / len(trials)
     table.insert(0, "set", experiment.name)
     return table.sort_values("best_valid", ascending=False)
