@@ -21,6 +21,10 @@ from search.storage import Location
 
 STAGING_DIR = ".final-staging"
 HELD_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# The experiments whose end this process has published (and sent to their URI): a signal
+# after that (while the result is printed, Ray stops) finds the experiment complete, not
+# PARTIAL (search/run.py `stopped`). Module state, as search/budget.py's.
+PUBLISHED: set[Path] = set()
 
 
 @contextlib.contextmanager
@@ -36,6 +40,7 @@ def staged(experiment_dir: Path, location: Location | None = None) -> Iterator[P
     if location is not None and location.remote:
         location.push(names)
         location.delete([PARTIAL_FILE])
+    PUBLISHED.add(experiment_dir)
 
 
 def publish(staging: Path, target: Path) -> None:

@@ -79,6 +79,7 @@ from search.interrupt import (
 )
 from search.nodes import NodeWatch
 from search.pretraining import with_pretrained_lm
+from search.publish import PUBLISHED
 from search.resources import Placement, place
 from search.searcher import make_searcher
 from search.storage import write_failure
@@ -242,6 +243,7 @@ def main(argv: list[str]) -> int:
 
 def run_command(argv: list[str]) -> int:
     config, callers_ray = None, ray.is_initialized()  # a caller's Ray is left to the caller
+    PUBLISHED.clear()  # a command run again in the same process publishes afresh
     try:
         given = parse_args(argv)
         with open_experiment(given[1], given[0]) as (config, prep):  # locked before any write
@@ -308,6 +310,10 @@ def stopped(stop: Interrupted, config: SearchConfig | None) -> int:
     experiment = config.experiment_path if config else None
     if experiment is None or not (experiment / CONFIG_FILE).is_file():
         print(f"stopped by {name} before the search started: nothing was written",
+              file=sys.stderr)  # fmt: skip
+        return stop.exit_code
+    if config.experiment_path in PUBLISHED:  # the signal came after the end was published
+        print(f"stopped by {name} after the search had ended: its results are complete",
               file=sys.stderr)  # fmt: skip
         return stop.exit_code
     mark_partial(config.location)
