@@ -114,11 +114,16 @@ class OptunaSearcher(PickledState, Searcher):
         trials = [t for t in self.study.get_trials(deepcopy=False, states=TAKEN)
                   if not t.user_attrs.get(DECLINED)]  # fmt: skip
         taken, seconds, finished = Counter(), Counter(), Counter()
+        best: dict[str, float] = {}  # each family's best value so far, higher is better
+        sign = 1 if self.mode == "max" else -1
         for t in trials:  # this trial is among them (RUNNING)
-            taken[t.params.get("arch")] += 1
+            arch = t.params.get("arch")
+            taken[arch] += 1
             if SECONDS in t.user_attrs:
-                seconds[t.params.get("arch")] += t.user_attrs[SECONDS]
-                finished[t.params.get("arch")] += 1
+                seconds[arch] += t.user_attrs[SECONDS]
+                finished[arch] += 1
+            if t.state == TrialState.COMPLETE:
+                best[arch] = max(best.get(arch, -math.inf), sign * t.value)
         average = sum(seconds.values()) / max(sum(finished.values()), 1)
 
         def costly(family: str) -> bool:
@@ -129,11 +134,6 @@ class OptunaSearcher(PickledState, Searcher):
             return None
         families = getattr(trial.distributions.get("arch"), "choices", ())
         open_ = [f for f in families if f != drawn and (taken[f] < cap or not costly(f))]
-        best: dict[str, float] = {}
-        sign = 1 if self.mode == "max" else -1
-        for done in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            arch = done.params.get("arch")
-            best[arch] = max(best.get(arch, -math.inf), sign * done.value)
         return max(open_, key=lambda f: (best.get(f, -math.inf), -taken[f]), default=None)
 
     def _say_capped(self, family: str) -> None:
