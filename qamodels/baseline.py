@@ -119,17 +119,16 @@ def train_rows(data: PreparedData, max_train_rows: int, seed: int) -> tuple[list
 
 def refit_on_train_and_valid(
     result: BaselineResult, data: PreparedData, max_train_rows: int = 0, seed: int = 0
-) -> dict[str, float]:
+) -> np.ndarray:
     """The chosen linear model (its vectorizer's settings, its C) fitted again on train (the
-    trials' `max_train_rows` subset) + valid, scored on test with the temperature fitted on
-    valid: the baseline to set beside a model refit the same way (search/refit.py), since
-    valid's rows are worth +0.3 to +0.7 test points to it as well (BENCHMARKS.md)."""
+    trials' `max_train_rows` subset) + valid: its test probabilities, with the temperature
+    fitted on valid. The baseline to set beside a model refit the same way
+    (search/refit.py), since valid's rows are worth +0.3 to +0.7 test points to it as well
+    (BENCHMARKS.md)."""
     texts, labels = train_rows(data, max_train_rows, seed)
     pipeline = clone(result.pipeline).fit(texts + data.texts("valid"),
                                           np.concatenate([labels, data.valid.label]))  # fmt: skip
-    probabilities = softmax_temperature(pipeline.decision_function(data.texts("test")),
-                                        result.temperature)  # fmt: skip
-    return scores(probabilities, data.test.label, len(data.labels))
+    return softmax_temperature(pipeline.decision_function(data.texts("test")), result.temperature)
 
 
 def fit_baseline(data: PreparedData, max_train_rows: int = 0, seed: int = 0) -> BaselineResult:

@@ -49,6 +49,9 @@ class DANConfig:
     wide_first: int = arg(0, "1: fit the wide path first as the baseline's linear model "
                           "(LinearSVC, C chosen on valid), then the MLP on top of it, starting "
                           "from zero", choices=(0, 1))  # fmt: skip
+    wide_chars: int = arg(0, "1: the wide path also takes each word's character 2- to 5-grams "
+                          "(TfidfVectorizer's char_wb), their own TF-IDF block: rare and related "
+                          "words share weights (qamodels/subwords.py)", choices=(0, 1))  # fmt: skip
     wide_lr: float = arg(1.0, "the wide path's learning rate as a multiple of lr (alone, a "
                          "linear model converges later than the MLP overfits)", min=0)  # fmt: skip
 
@@ -78,7 +81,13 @@ class DAN(nn.Module):
             nn.init.zeros_(last.bias)
         # Built last: the other layers draw the same initial weights with or without it.
         self.wide = (
-            Wide(embedding.num_embeddings, p.wide_buckets, classes, idf=p.wide == 2)
+            Wide(
+                embedding.num_embeddings,
+                p.wide_buckets,
+                classes,
+                idf=p.wide == 2,
+                chars=bool(p.wide_chars),
+            )  # fmt: skip
             if p.wide
             else None
         )
@@ -98,11 +107,14 @@ class DAN(nn.Module):
             bias = self.wide.fit_linear(train, valid)
             self.head.net[-1].bias.copy_(torch.from_numpy(bias))
 
-    def fit_statistics(self, ids: np.ndarray, mask: np.ndarray) -> None:
+    def fit_statistics(
+        self, ids: np.ndarray, mask: np.ndarray, vocab: list[str] | None = None
+    ) -> None:
         """What the model takes from the training split before training: the wide path's
-        terms (their idf with wide=2, and the word pairs its table holds)."""
+        terms (their idf with wide=2, the word pairs its table holds, and with wide_chars the
+        character n-grams of the `vocab` words)."""
         if self.wide is not None:
-            self.wide.fit(ids, mask)
+            self.wide.fit(ids, mask, vocab)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = self.word_dropout(mask).unsqueeze(-1).float()

@@ -107,7 +107,7 @@ class FusedGroup:
         for config, given in zip(configs, params, strict=True):
             torch.manual_seed(config.seed)  # each as Trainer builds it: the same first weights
             model, full, _ = build_classifier(config, data, given)
-            fit_to_data(model, train, data.valid)
+            fit_to_data(model, train, data.valid, data.vocab)
             model = member_dropouts(model).to(self.device)
             optimizer = make_optimizer(model, config)
             # Its groups hold the member's rates; the group's own update replaces its step

@@ -82,11 +82,12 @@ def is_better(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
-def fit_to_data(model: torch.nn.Module, train: Split, valid: Split) -> None:
-    """What a model takes from the data before its epochs: the wide DAN's idf and pair table
-    from `train`, and with wide_first its SVM start (C chosen on `valid`)."""
+def fit_to_data(model: torch.nn.Module, train: Split, valid: Split, vocab: list[str]) -> None:
+    """What a model takes from the data before its epochs: the wide DAN's idf, pair table
+    (and n-gram table of the `vocab` words) from `train`, and with wide_first its SVM start
+    (C chosen on `valid`)."""
     if hasattr(model, "fit_statistics"):
-        model.fit_statistics(train.ids, train.mask)
+        model.fit_statistics(train.ids, train.mask, vocab)
     if hasattr(model, "fit_linear"):
         model.fit_linear(train, valid)
 
@@ -98,7 +99,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         model, self.params, self.transferred = build_classifier(config, data, params or {})
         train = subset(data.train, config.max_train_rows, config.seed)
-        fit_to_data(model, train, data.valid)
+        fit_to_data(model, train, data.valid, data.vocab)
         self.model = model.to(self.device)
         # What the training steps call: the model itself, or its compiled form (same weights).
         self.step_model = compiled(self.model, self.device) if config.compile else self.model

@@ -1,6 +1,7 @@
-"""The DAN's wide path: a linear model over TF-IDF (or plain) word and word-pair features,
-inside the network (Cheng et al. 2016's wide and deep), and its fit as the baseline's
-linear model (LinearSVC, qamodels/baseline.py) for `wide_first=1`.
+"""The DAN's wide path: a linear model over TF-IDF (or plain) word and word-pair features
+(with `chars`, the words' character n-grams too: qamodels/subwords.py), inside the network
+(Cheng et al. 2016's wide and deep), and its fit as the baseline's linear model (LinearSVC,
+qamodels/baseline.py) for `wide_first=1`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 
 from data_prep.store import Split, subset_index
 from qamodels.linear import SELECT_ROWS, SVC_C, fit_temperature
+from qamodels.subwords import CharGrams
 
 PAIR_PRIME = 1_000_003  # mixes the first id so (a, b) and (b, a) land apart
 
@@ -64,7 +66,9 @@ class Wide(nn.Module):
     (`buckets` 0); hashed into 2**17 buckets, as before, a third of AG News' pairs shared a
     weight and its SVM start scored 1.2 points lower on valid (BENCHMARKS.md)."""
 
-    def __init__(self, vocab: int, buckets: int, classes: int, idf: bool = False):
+    def __init__(
+        self, vocab: int, buckets: int, classes: int, idf: bool = False, chars: bool = False
+    ):
         super().__init__()
         self.words = nn.Embedding(vocab, classes)
         self.pairs = nn.Embedding(1, classes)  # until `fit`: no pair known
@@ -77,10 +81,17 @@ class Wide(nn.Module):
         self.register_buffer("pair_weight", torch.zeros(1))  # per row of `pairs`
         self.register_buffer("pair_hashing", torch.tensor(pair_hashing(vocab, buckets)))
         self.register_load_state_dict_pre_hook(Wide._take_saved_shape)
+        # Built last: a path without it draws the same initial weights as before it existed.
+        self.chars = CharGrams(vocab, classes, idf) if chars else None
 
-    def fit(self, ids: np.ndarray, mask: np.ndarray) -> None:
+    def fit(self, ids: np.ndarray, mask: np.ndarray, vocab: list[str] | None = None) -> None:
         """The terms of the training split `ids`: their weights (idf = 1 + ln((1 + n) /
-        (1 + df)) or 1; 0 for a word never seen) and a pair table of the pairs seen."""
+        (1 + df)) or 1; 0 for a word never seen) and a pair table of the pairs seen; with the
+        subword block, its n-grams of the `vocab` words."""
+        if self.chars is not None:
+            if vocab is None:
+                raise ValueError("the wide path's character n-grams need the vocabulary")
+            self.chars.fit(ids, mask, vocab)
         hashing = self.pair_hashing.tolist()
         word_rows, words, pair_rows, keys = kept_terms(ids, mask, hashing)
         known, pair_terms = np.unique(keys, return_inverse=True)
@@ -122,7 +133,10 @@ class Wide(nn.Module):
         norms = np.sqrt(np.bincount(term_rows, weights=values**2, minlength=len(ids)))
         values = values / np.maximum(norms, 1e-12)[term_rows]
         shape = (len(ids), vocab + self.pairs.num_embeddings)
-        return scipy.sparse.csr_matrix((values, (term_rows, columns)), shape=shape)
+        words = scipy.sparse.csr_matrix((values, (term_rows, columns)), shape=shape)
+        if self.chars is None:
+            return words
+        return scipy.sparse.hstack([words, self.chars.features(ids, mask)], format="csr")
 
     @torch.no_grad()
     def fit_linear(self, train: Split, valid: Split) -> np.ndarray:
@@ -152,9 +166,11 @@ class Wide(nn.Module):
         bias = np.zeros(self.words.embedding_dim)
         bias[model.classes_] = intercept
         weights = torch.from_numpy(weights.T).float()
-        vocab = self.words.num_embeddings
+        vocab, pairs = self.words.num_embeddings, self.pairs.num_embeddings
         self.words.weight.copy_(weights[:vocab])
-        self.pairs.weight.copy_(weights[vocab:])
+        self.pairs.weight.copy_(weights[vocab : vocab + pairs])
+        if self.chars is not None:
+            self.chars.grams.weight.copy_(weights[vocab + pairs :])
         return bias
 
     def _take_saved_shape(self, state: dict, prefix: str, *args) -> None:
@@ -201,4 +217,5 @@ class Wide(nn.Module):
             pair_weight = self.pair_weight[rows].unsqueeze(-1) * mask[:, :-1] * mask[:, 1:]
             total = total + (self.pairs(rows) * pair_weight).sum(1)
             squares = squares + (pair_weight * pair_weight).sum(1)
-        return total * squares.clamp(min=1e-12).rsqrt()
+        logits = total * squares.clamp(min=1e-12).rsqrt()
+        return logits if self.chars is None else logits + self.chars(ids, mask)

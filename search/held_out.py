@@ -196,7 +196,8 @@ def with_refit_scores(
     table.loc[row, ["test_accuracy", "test_macro_f1"]] = found["accuracy"], found["macro_f1"]
     table["refit"] = np.where(row, f"train+valid, {refit.epochs} epochs", "")
     if baseline is not None and "test_lift" in table:
-        linear = refit_on_train_and_valid(baseline, data, max_train_rows, seed)
+        refit_test = refit_on_train_and_valid(baseline, data, max_train_rows, seed)
+        linear = scores(refit_test, data.test.label, len(data.labels))
         table.loc[row, "test_lift"] = found["accuracy"] - linear["accuracy"]
         again = {"model": "baseline refit", "trial": "-", "arch": baseline.name,
                  "test_accuracy": linear["accuracy"], "test_macro_f1": linear["macro_f1"],

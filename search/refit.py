@@ -49,27 +49,35 @@ def with_valid_in_train(data: PreparedData, rows: int = 0, seed: int = 0) -> Pre
     return dataclasses.replace(data, train=merged)
 
 
-def train_on_train_and_valid(
-    resolved: dict, config: SearchConfig, data: PreparedData, chosen: TrainResult,
-    confusion: list | None,
-) -> dict[str, bytes]:  # fmt: skip
-    """In a Ray task: a trial's configuration trained on train + valid for the epochs of
-    its best epoch (its schedule over those epochs, no early stop: nothing is held out);
-    the files of its run, written from the scored weights as a trial's best model is, with
-    the trial's `chosen` epoch, history and valid confusion matrix."""
-    import ray
-    import torch
-
+def trained_on_train_and_valid(
+    resolved: dict, config: SearchConfig, data: PreparedData, epochs: int, use_gpu: bool
+) -> Trainer:
+    """A trial's configuration trained on train + valid for `epochs` (its schedule over
+    those epochs, no early stop: nothing is held out), in this process."""
     arch, params, overrides = decode(resolved)
-    use_gpu = bool(ray.get_gpu_ids()) and torch.cuda.is_available()  # a share was granted
-    torch.set_num_threads(max(1, int(config.cpus_per_trial)))  # as its trial trained
-    epochs = int(chosen.best["epoch"])
     train = train_config(config, arch, overrides, use_gpu)
     merged = with_valid_in_train(data, train.max_train_rows, train.seed)
     train = dataclasses.replace(train, epochs=epochs, max_train_rows=0, progress=False)
     trainer = Trainer(train, merged, params)
     for epoch in range(epochs):
         trainer.train_epoch(epoch)
+    return trainer
+
+
+def train_on_train_and_valid(
+    resolved: dict, config: SearchConfig, data: PreparedData, chosen: TrainResult,
+    confusion: list | None,
+) -> dict[str, bytes]:  # fmt: skip
+    """In a Ray task: a trial's configuration trained on train + valid for the epochs of
+    its best epoch; the files of its run, written from the scored weights as a trial's
+    best model is, with the trial's `chosen` epoch, history and valid confusion matrix."""
+    import ray
+    import torch
+
+    use_gpu = bool(ray.get_gpu_ids()) and torch.cuda.is_available()  # a share was granted
+    torch.set_num_threads(max(1, int(config.cpus_per_trial)))  # as its trial trained
+    trainer = trained_on_train_and_valid(resolved, config, data, int(chosen.best["epoch"]),
+                                         use_gpu)  # fmt: skip
     trainer.best_confusion = None if confusion is None else np.array(confusion)
     with tempfile.TemporaryDirectory() as directory:
         run_dir = trainer.save_run(Path(directory) / "run", chosen, plot=False)
