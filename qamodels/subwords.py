@@ -25,6 +25,7 @@ from data_prep.tokenize import SPECIALS
 
 GRAM_SIZES = range(2, 6)  # char_wb's ngram_range=(2, 5)
 MAX_GRAMS = 48  # per word; a word of 12 characters has 46, longer ones keep their first 48
+DF_CHUNK = 20_000  # rows per step of the document frequencies (a row has ~10-40 n-grams a word)
 
 
 def word_grams(word: str) -> list[str]:
@@ -88,8 +89,11 @@ class CharGrams(nn.Module):
         table, count = gram_table(vocab)
         weight = np.ones(count + 1)
         if self.idf:  # in how many rows an n-gram occurs, smoothed as TfidfVectorizer does
-            present = word_counts(ids, mask, len(vocab)) @ word_gram_matrix(table, count + 1)
-            df = np.bincount(present.indices, minlength=count + 1)
+            grams, df = word_gram_matrix(table, count + 1), np.zeros(count + 1)
+            for start in range(0, len(ids), DF_CHUNK):  # memory bounded by the chunk's rows
+                rows = slice(start, start + DF_CHUNK)
+                present = word_counts(ids[rows], mask[rows], len(vocab)) @ grams
+                df += np.bincount(present.indices, minlength=count + 1)
             weight = 1 + np.log((1 + len(ids)) / (1 + df))
         weight[0] = 0.0
         device = self.table.device

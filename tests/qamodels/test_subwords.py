@@ -48,6 +48,18 @@ def test_the_idf_of_every_ngram_is_scikit_learns():
     assert not block.table[:2].any()  # <pad> and <unk> have no n-grams
 
 
+def test_the_idf_is_the_same_counted_in_chunks_of_rows(monkeypatch):
+    from qamodels import subwords
+
+    ids, mask = documents(60, 6, seed=3)
+    whole = CharGrams(len(WORDS), 3, idf=True)
+    whole.fit(ids, mask, WORDS)
+    monkeypatch.setattr(subwords, "DF_CHUNK", 7)  # 60 rows in 9 chunks, the last one short
+    chunked = CharGrams(len(WORDS), 3, idf=True)
+    chunked.fit(ids, mask, WORDS)
+    torch.testing.assert_close(chunked.gram_weight, whole.gram_weight)
+
+
 def test_the_features_are_what_the_path_computes_and_padding_changes_nothing():
     ids, mask = documents(40, 5, seed=1)
     wide = Wide(len(WORDS), 0, 3, idf=True, chars=True)

@@ -29,16 +29,15 @@ def report(searcher, trial_id: str, values: list[float], finished: bool) -> None
 
 
 def test_recipes_are_the_first_trials(searcher):
-    first, wide, chars, second, fifth = (searcher.suggest(f"t{i}") for i in range(5))
-    assert [c["arch"] for c in (first, wide, chars, second)] == ["dan"] * 3 + ["cnn_parallel"]
+    first, wide, second, fourth = (searcher.suggest(f"t{i}") for i in range(4))
+    assert [c["arch"] for c in (first, wide, second)] == ["dan", "dan", "cnn_parallel"]
     for config, arch in ((first, "dan"), (second, "cnn_parallel")):
         for key, value in RECIPES[arch].items():
             group, name = key.split("/")
             assert config[group][name] == value
     variant = {key.split("/")[1]: value for key, value in RECIPE_VARIANTS["dan"][0].items()}
-    assert {**first["dan"], **variant} == wide["dan"]  # the recipe's variants
-    assert {**wide["dan"], "wide_chars": 1} == chars["dan"]
-    assert fifth["arch"] in ("dan", "cnn_parallel")  # then the sampler takes over
+    assert {**first["dan"], **variant} == wide["dan"]  # the recipe's variant
+    assert fourth["arch"] in ("dan", "cnn_parallel")  # then the sampler takes over
 
 
 def test_stopped_trial_is_pruned_and_finished_one_complete_with_its_best(searcher):
@@ -82,12 +81,7 @@ def test_sampler_settings_scale_with_the_budget():
     assert isinstance(sampler, optuna.samplers.TPESampler)
     assert sampler._n_startup_trials == startup_trials(60, SearchConfig().archs) == 12
     assert startup_trials(8, ["dan", "bilstm", "cnn_parallel"]) == 3
-    starts = recipes(["dan"], ["random"])  # the recipe, then its variants
-    assert [(p.get("dan/wide"), p.get("dan/wide_chars", 0)) for p in starts] == [
-        (0, 0),
-        (2, 0),
-        (2, 1),
-    ]
+    assert [p.get("dan/wide") for p in recipes(["dan"], ["random"])] == [0, 2]  # + its variant
     assert len(recipes(["cnn_parallel"], ["random"])) == 1
 
 
