@@ -80,17 +80,8 @@ class DAN(nn.Module):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
         # Built last: the other layers draw the same initial weights with or without it.
-        self.wide = (
-            Wide(
-                embedding.num_embeddings,
-                p.wide_buckets,
-                classes,
-                idf=p.wide == 2,
-                chars=bool(p.wide_chars),
-            )  # fmt: skip
-            if p.wide
-            else None
-        )
+        self.wide = Wide(embedding.num_embeddings, p.wide_buckets, classes, idf=p.wide == 2,
+                         chars=bool(p.wide_chars)) if p.wide else None  # fmt: skip
 
     def lr_scales(self) -> dict[int, float]:
         """Learning-rate multiples of parameters (by id) for qamodels/optim.py."""
