@@ -34,7 +34,7 @@ from search.ensemble import BASELINE_MEMBER, ENSEMBLE_DIR, combine, read_manifes
 from search.held_out import model_probabilities
 from search.markdown import markdown_table
 from search.refit import trained_on_train_and_valid
-from search.trainable import BEST_MODEL_DIR, RESOLVED_CONFIG
+from search.trainable import BEST_MODEL_DIR, RESOLVED_CONFIG, trial_name
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def measure(experiment: Path, work: Path) -> tuple[dict, list[dict]]:
         if member["name"] == BASELINE_MEMBER:
             before, after = baseline.probabilities["test"], baseline_refit
         else:
-            trial_dir = experiment / f"{member['arch']}_{member['name']}"
+            trial_dir = experiment / trial_name(member["arch"], member["name"])
             before = model_probabilities(trial_dir / BEST_MODEL_DIR, data)["test"]
             after = member_refit(trial_dir, search, data, work)
         exported.append(before)
@@ -83,10 +83,8 @@ def measure(experiment: Path, work: Path) -> tuple[dict, list[dict]]:
                         "change": change})  # fmt: skip
         print(experiment.name, changes[-1], file=sys.stderr, flush=True)
     weights = np.array([m["weight"] for m in members])
-    base, base_refit = (
-        accuracy(baseline.probabilities["test"], labels),
-        accuracy(baseline_refit, labels),
-    )
+    base = accuracy(baseline.probabilities["test"], labels)
+    base_refit = accuracy(baseline_refit, labels)
     as_exported = accuracy(combine(exported, weights), labels)
     after = accuracy(combine(refit, weights), labels)
     row = {"set": experiment.name, "members": len(members), "baseline": base,
