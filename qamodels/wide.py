@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 import torch
-from sklearn.svm import LinearSVC
 from torch import nn
 
-from data_prep.store import Split, subset_index
-from qamodels.linear import SELECT_ROWS, SVC_C, fit_temperature
+from data_prep.store import Split
+from qamodels.linear import fit_svm
 from qamodels.subwords import CharGrams
 
 PAIR_PRIME = 1_000_003  # mixes the first id so (a, b) and (b, a) land apart
@@ -142,29 +141,22 @@ class Wide(nn.Module):
     def fit_linear(self, train: Split, valid: Split) -> np.ndarray:
         """This path's weights as the baseline's linear model: LinearSVC on the same features,
         C chosen on valid from its grid (on at most SELECT_ROWS rows, then fitted on all), its
-        scores scaled by the temperature of the lowest log loss on valid so they are logits.
+        scores scaled by the temperature of the lowest log loss on valid so they are logits
+        (qamodels/linear.py's fit_svm: fitted once per process for the same features).
         Returns each class's intercept."""
-        x_train = self.features(train.ids, train.mask)
-        x_valid = self.features(valid.ids, valid.mask)
-        select = subset_index(len(train), SELECT_ROWS, seed=0)  # as the baseline chooses C
-        best = None
-        for c in SVC_C:
-            model = LinearSVC(C=c, random_state=0).fit(x_train[select], train.label[select])
-            accuracy = float((model.predict(x_valid) == valid.label).mean())
-            if best is None or accuracy > best[0]:
-                best = (accuracy, model)
-        model = best[1]
-        if len(select) < len(train):
-            model = LinearSVC(C=model.C, random_state=0).fit(x_train, train.label)
-        temperature = fit_temperature(model.decision_function(x_valid), valid.label)
-        coef = np.asarray(model.coef_, dtype=np.float64) * temperature
-        intercept = np.atleast_1d(model.intercept_) * temperature
-        if len(model.classes_) == 2:  # one margin for the second class: logits (0, margin)
+        fit = fit_svm(
+            self.features(train.ids, train.mask),
+            train.label,
+            self.features(valid.ids, valid.mask),
+            valid.label,
+        )
+        coef, intercept = fit.coef, fit.intercept
+        if len(fit.classes) == 2:  # one margin for the second class: logits (0, margin)
             coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0.0, intercept]
         weights = np.zeros((self.words.embedding_dim, coef.shape[1]))
-        weights[model.classes_] = coef  # a class train lacks keeps zero weights
+        weights[fit.classes] = coef  # a class train lacks keeps zero weights
         bias = np.zeros(self.words.embedding_dim)
-        bias[model.classes_] = intercept
+        bias[fit.classes] = intercept
         weights = torch.from_numpy(weights.T).float()
         vocab, pairs = self.words.num_embeddings, self.pairs.num_embeddings
         self.words.weight.copy_(weights[:vocab])
