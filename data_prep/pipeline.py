@@ -22,6 +22,7 @@ from data_prep import tokenize as tok
 from data_prep.config import PrepConfig
 from data_prep.download import sha256_of
 from data_prep.errors import DataError
+from data_prep.expansion import nearest_known, substitute
 from data_prep.parse import find_files, parse, select_files
 from data_prep.sources import read_source
 from data_prep.split import split
@@ -143,6 +144,12 @@ def prepare(config: PrepConfig) -> Path:
     vocab = tok.build_vocab(
         (t for source in vocab_sources for t in source), config.min_freq, config.max_size
     )
+    # The language model also reads the unlabeled answers: their own ids, same vocabulary.
+    answer_tokens = tok.tokenize_all(parts["unlabeled"]["answer"], "answers")
+    everything = (t for source in [*tokens.values(), answer_tokens] for ts in source for t in ts)
+    substitutes = nearest_known(everything, vocab, config.expand_vocab)
+    tokens = {name: substitute(source, substitutes) for name, source in tokens.items()}
+    answer_tokens = substitute(answer_tokens, substitutes)
     train_lengths = np.array([len(t) for t in tokens["train"]])
     max_len = tok.choose_max_length(train_lengths, config.max_length, config.length_percentile)
     labels = sorted(set().union(*(set(frame["category"]) for frame in parts.values())))
@@ -158,8 +165,6 @@ def prepare(config: PrepConfig) -> Path:
             "%s may hold ids or numbers rather than text; check text_column=",
             100 * unk["valid"], column,
         )  # fmt: skip
-    # The language model also reads the unlabeled answers: their own ids, same vocabulary.
-    answer_tokens = tok.tokenize_all(parts["unlabeled"]["answer"], "answers")
     answer_len = np.array([len(t) for t in answer_tokens] or [1])
     answer_max = tok.choose_max_length(answer_len, 0, config.length_percentile)
     answers = tok.encode(answer_tokens, vocab, answer_max)
@@ -179,6 +184,7 @@ def prepare(config: PrepConfig) -> Path:
         "length_stats": tok.length_stats(train_lengths, max_len),
         "answer_max_length": answer_max,
         "unk_share": unk,
+        "substituted_words": len(substitutes),
         "prep_seconds": time.perf_counter() - start,
     }
     write_dataset(target, columns, vocab, labels, meta)
@@ -199,6 +205,12 @@ def describe(path: Path) -> str:
         f"  classes (train): {meta['class_counts']['train']}\n"
         f"  vocabulary: {meta['vocab_size']} tokens; UNK share of tokens: "
         + ", ".join(f"{k} {v:.2%}" for k, v in meta["unk_share"].items())
+        + (
+            f" (after {meta['substituted_words']:,} words outside it were read as their "
+            f"nearest word in {meta['config']['expand_vocab']})"
+            if meta.get("substituted_words")
+            else ""
+        )  # fmt: skip
         + f"\n  train lengths: mean {stats['mean']:.1f}, p50 {stats['p50']:.0f}, "
         f"p95 {stats['p95']:.0f}, max {stats['max']}; max_length {stats['max_length']} "
         f"truncates {stats['truncated_share']:.1%}"

@@ -160,6 +160,12 @@ class PreparedData:
     def max_length(self) -> int:
         return int(self.train.ids.shape[1])
 
+    @property
+    def expand_vocab(self) -> str:
+        """The vectors whose nearest words stand in for words outside the vocabulary
+        (data_prep/expansion.py); empty where none do (and in data prepared before them)."""
+        return str(self.meta.get("config", {}).get("expand_vocab", ""))
+
     def without_test(self) -> PreparedData:
         """What trials, pretraining and early stopping get: everything but the test split."""
         return dataclasses.replace(self, test=None)

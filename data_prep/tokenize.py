@@ -79,10 +79,16 @@ def encode(token_lists: Sequence[Sequence[str]], vocab: Sequence[str], max_lengt
     return Encoded(ids, length.astype(np.int32), int((flat == UNK).sum()), len(flat))
 
 
-def encode_texts(texts: Sequence[str], vocab: Sequence[str], max_length: int) -> Encoded:
+def encode_texts(
+    texts: Sequence[str], vocab: Sequence[str], max_length: int, expand_vocab: str = ""
+) -> Encoded:
     """New text as the prepared splits hold it: lowercased (as parse and sources do),
-    tokenized and encoded with the dataset's vocabulary (prediction, evaluation)."""
-    return encode(tokenize_all([t.lower() for t in texts], desc="encode"), vocab, max_length)
+    tokenized, words outside the vocabulary read as their nearest word in `expand_vocab`'s
+    vectors (data_prep/expansion.py) and encoded with the dataset's vocabulary."""
+    from data_prep.expansion import expanded  # it reads vectors: imported where text is new
+
+    tokens = tokenize_all([t.lower() for t in texts], desc="encode")
+    return encode(expanded(tokens, vocab, expand_vocab), vocab, max_length)
 
 
 def choose_max_length(lengths: np.ndarray, max_length: int, percentile: float) -> int:

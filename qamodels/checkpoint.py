@@ -28,6 +28,7 @@ def save_model(
     labels: list[str],
     max_length: int,
     metrics: dict,
+    expand_vocab: str = "",
 ) -> Path:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save(
@@ -39,6 +40,7 @@ def save_model(
             "vocab": vocab,
             "labels": labels,
             "max_length": max_length,
+            "expand_vocab": expand_vocab,
             "metrics": metrics,
         },
         path,

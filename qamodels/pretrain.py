@@ -67,7 +67,8 @@ def read_lm_text(paths: str, data: PreparedData) -> Texts:
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not lines:
             raise ConfigError(f"lm_text={name}: no text in the file")
-        encoded = encode_texts(lines, data.vocab, data.unlabeled.extra["answer_ids"].shape[1])
+        width = data.unlabeled.extra["answer_ids"].shape[1]
+        encoded = encode_texts(lines, data.vocab, width, data.expand_vocab)
         blocks.append((encoded.ids, encoded.length))
     return blocks
 

@@ -38,7 +38,7 @@ def write_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(run_dir / MODEL_FILE) as model_file:  # read by exports meanwhile
         save_model(model_file, model, config.arch, params, asdict(config), data.vocab,
-                   data.labels, data.max_length, result.best)  # fmt: skip
+                   data.labels, data.max_length, result.best, data.expand_vocab)  # fmt: skip
     summary = {
         "best": result.best,
         "stopped": result.stopped,

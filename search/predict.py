@@ -59,16 +59,18 @@ class Predictor(Batched):
     vocab: list[str]
     labels: list[str]
     max_length: int
+    expand_vocab: str = ""  # the vectors its data read unknown words with (data_prep/expansion)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Predictor:
         model, checkpoint = load_model(path, device)
-        return cls(model, checkpoint["vocab"], checkpoint["labels"], checkpoint["max_length"])
+        return cls(model, checkpoint["vocab"], checkpoint["labels"], checkpoint["max_length"],
+                   checkpoint.get("expand_vocab", ""))  # fmt: skip
 
     @torch.no_grad()
     def probabilities(self, questions: Sequence[str]) -> torch.Tensor:
         """(n, classes) probabilities; text encoded by data_prep's own steps."""
-        encoded = encode_texts(questions, self.vocab, self.max_length)
+        encoded = encode_texts(questions, self.vocab, self.max_length, self.expand_vocab)
         device = next(self.model.parameters()).device
         unlabeled = np.zeros(len(questions), np.int32)
         split = Split(encoded.ids, encoded.mask, encoded.length, unlabeled)
@@ -198,7 +200,8 @@ def warn_unknown(predictor: Predictor | EnsemblePredictor, questions: list[str])
     neural = [m for m in getattr(predictor, "members", [predictor]) if isinstance(m, Predictor)]
     if not neural:
         return
-    encoded = encode_texts(questions, neural[0].vocab, neural[0].max_length)
+    encoded = encode_texts(questions, neural[0].vocab, neural[0].max_length,
+                           neural[0].expand_vocab)  # fmt: skip
     known = (encoded.ids > UNK).any(1)
     for question in np.array(questions, dtype=object)[~known][:5]:
         print(f"warning: no known word in {question!r}: the answer is a guess", file=sys.stderr)

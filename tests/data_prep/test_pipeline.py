@@ -14,6 +14,7 @@ from nltk.tokenize import wordpunct_tokenize
 from data_prep import load, prepare
 from data_prep.config import PrepConfig
 from data_prep.errors import DataError
+from data_prep.expansion import nearest_known
 from data_prep.split import SplitError, split
 from data_prep.store import is_complete
 from data_prep.tokenize import UNK
@@ -27,8 +28,13 @@ def test_round_trip_equals_retokenizing(prepared_sample):
         split_ = getattr(prepared_sample, name)
         texts = prepared_sample.texts(name)
         assert len(texts) == len(split_)
-        for row in np.random.default_rng(0).choice(len(texts), 200, replace=False):
-            ids = [index.get(t, UNK) for t in wordpunct_tokenize(texts[row])][:length]
+        rows = np.random.default_rng(0).choice(len(texts), 200, replace=False)
+        tokens = {row: wordpunct_tokenize(texts[row]) for row in rows}
+        # Words outside the vocabulary read as their nearest vocabulary word (expand_vocab=)
+        unknown = (t for words in tokens.values() for t in words if t not in index)
+        nearest = nearest_known(unknown, prepared_sample.vocab, prepared_sample.expand_vocab)
+        for row in rows:
+            ids = [index.get(nearest.get(t, t), UNK) for t in tokens[row]][:length]
             n = int(split_.length[row])
             assert split_.ids[row, :n].tolist() == ids
             assert (split_.ids[row, n:] == 0).all()
