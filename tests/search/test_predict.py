@@ -213,3 +213,16 @@ def test_the_answer_weighs_the_chosen_single_model_not_the_best_on_valid(
     final.to_csv(root / "final.csv", index=False)
     code, _out, err = run(predict.main, [f"model={root}", "phone case?"], capsys)
     assert code == 0 and "best_ensemble (valid_accuracy ensemble 0.8500, best model 0.7800)" in err
+
+
+def test_predict_reads_new_words_as_the_prepared_splits_do(model_dir, prepared_sample):
+    """Words train never saw: the exported model keeps the vectors its data substituted them
+    with (data_prep/expansion.py), so predicting the test questions' text gives the
+    probabilities of the prepared test split's ids."""
+    from search.held_out import model_probabilities
+
+    predictor = predict.Predictor.load(model_dir)
+    assert predictor.expand_vocab == prepared_sample.expand_vocab == "glove-6b-50d"
+    texts = prepared_sample.texts("test")[:300]
+    expected = model_probabilities(model_dir, prepared_sample)["test"][:300]
+    np.testing.assert_allclose(predictor.probabilities(texts).numpy(), expected, atol=1e-5)
