@@ -284,7 +284,9 @@ def experiment_configs(config: SearchConfig, prep: PrepConfig) -> tuple[SearchCo
             address=config.address,
             ray_cpus=config.ray_cpus,
         )
-        return original, from_dict(PrepConfig, configs["data"])
+        # Saved before expand_vocab= existed: its data read unseen words as UNK, and so on.
+        data = {"expand_vocab": "", **configs["data"]}
+        return original, from_dict(PrepConfig, data)
     except (ValueError, KeyError, TypeError) as err:  # ConfigError is a ValueError too
         raise SearchConfigError(
             f"{saved}: the experiment's saved settings are damaged ({str(err)[:120]}); "

@@ -223,6 +223,24 @@ def test_an_experiment_stopped_before_its_trials_is_started_again(tmp_path):
         assert again.num_samples == 5 and not again.resuming  # its own settings, fresh start
 
 
+def test_an_experiment_saved_before_a_data_key_resumes_on_its_own_data(tmp_path):
+    """expand_vocab= came after experiments that read unseen words as UNK: resuming one
+    keeps that data (its default now would prepare other tensors mid-search)."""
+    import json
+
+    from search.config import SearchConfig
+    from search.experiment import CONFIG_FILE, open_experiment
+
+    search = SearchConfig(storage_path=str(tmp_path), name="old", num_samples=5)
+    with open_experiment(search, PrepConfig(categories=("all",))):
+        pass
+    saved = json.loads((tmp_path / "old" / CONFIG_FILE).read_text())
+    assert saved["data"].pop("expand_vocab") == "glove-6b-50d"
+    (tmp_path / "old" / CONFIG_FILE).write_text(json.dumps(saved))
+    with open_experiment(dataclasses.replace(search, resume="true"), PrepConfig()) as (_, prep):
+        assert prep.expand_vocab == "" and prep.categories == ("all",)
+
+
 def test_a_stray_settings_file_beside_a_users_files_is_not_an_experiment(tmp_path, capsys):
     """A directory with a qatune_config.json beside the user's thesis was adopted as an
     experiment, and overwrite=true then deleted the thesis."""
