@@ -19,7 +19,9 @@ import numpy as np
 
 from data_prep.embeddings import read_vectors
 
-ROWS_PER_BLOCK = 4096  # unknown words compared with the vocabulary a block at a time
+# Unknown words are compared with the vocabulary a block at a time: a block's similarities
+# stay near this many floats (256 MB) whatever the vocabulary's size.
+BLOCK_FLOATS = 1 << 26
 
 
 def _unit(rows: list[np.ndarray]) -> np.ndarray:
@@ -44,8 +46,9 @@ def nearest_known(words: Iterable[str], vocab: Sequence[str], vectors: str) -> d
         return {}
     targets = _unit([found[i] for i in known_ids])
     substitutes = {}
-    for start in range(0, len(new_ids), ROWS_PER_BLOCK):
-        block = new_ids[start : start + ROWS_PER_BLOCK]
+    rows = max(1, BLOCK_FLOATS // len(known_ids))
+    for start in range(0, len(new_ids), rows):
+        block = new_ids[start : start + rows]
         nearest = (_unit([found[i] for i in block]) @ targets.T).argmax(1)
         for i, row in zip(block, nearest, strict=True):
             substitutes[unknown[i - len(vocab)]] = vocab[known_ids[row]]

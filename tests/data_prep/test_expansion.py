@@ -64,3 +64,13 @@ def test_prepared_held_out_splits_read_unseen_words_through_glove(shared_data, t
     again = encode_texts(wide.texts("test"), wide.vocab, wide.max_length, wide.expand_vocab)
     assert np.array_equal(again.ids, wide.test.ids)
     assert wide.meta["substituted_words"] > 0
+
+
+def test_blocks_of_unknown_words_find_what_one_block_finds(vectors, monkeypatch):
+    """A large vocabulary is compared a block of unknown words at a time (memory bound)."""
+    import data_prep.expansion as expansion
+
+    words = ["smartphone", "cover", "charger"]
+    whole = nearest_known(words, VOCAB, vectors)
+    monkeypatch.setattr(expansion, "BLOCK_FLOATS", 1)  # one unknown word per block
+    assert nearest_known(words, VOCAB, vectors) == whole and len(whole) == 3
