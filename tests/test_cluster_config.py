@@ -29,6 +29,10 @@ def test_config_validates_after_ray_fills_its_defaults(cluster_config):
         + prepared.get("worker_setup_commands", [])
     )
     assert "torch==2.13.0" in installs and "pip install" in installs
+    # The default search reads GloVe on every node: the data's unseen words at prep (the
+    # head), the frozen / fine-tuned embeddings in the trials (the workers).
+    project = [c for c in installs.split("&&") if "-e ~/qatune" in c]
+    assert project and all("glove" in c for c in project)
 
 
 def test_a_misspelled_key_is_rejected(cluster_config):
