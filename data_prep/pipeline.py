@@ -1,4 +1,6 @@
-r"""parse -> split -> tokenize -> write, cached by a key of the sources and the config.
+r"""parse -> split -> tokenize (words outside train's vocabulary read as their nearest
+vocabulary word in GloVe: data_prep/expansion.py) -> write, cached by a key of the sources
+and the config.
 
     python -m data_prep prepare raw_dir=../shared/data/amazon_qa categories=all \
         valid_size=0.1 train_size=0.6

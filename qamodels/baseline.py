@@ -100,7 +100,12 @@ def tokenizer(text: str) -> list[str]:
 
 def all_candidates() -> list[tuple[str, object]]:
     """Every linear model the baseline may try (bench/baseline_bench.py times each)."""
-    models: list[tuple[str, object]] = [(f"linearsvc C={c:g}", LinearSVC(C=c)) for c in SVC_C]
+    # random_state: liblinear's coordinate descent shuffles with numpy's global generator
+    # otherwise, so a fit in a Ray task and one in the driver differed by ~1e-6 in
+    # probability, enough to flip the ensemble selection's tie-breaks.
+    models: list[tuple[str, object]] = [
+        (f"linearsvc C={c:g}", LinearSVC(C=c, random_state=0)) for c in SVC_C
+    ]
     models += [(f"logreg C={c:g}", LogisticRegression(C=c, max_iter=2000)) for c in LOGREG_C]
     models += [(f"sgd alpha={a:g}", SGDClassifier(alpha=a, random_state=0)) for a in SGD_ALPHA]
     return models

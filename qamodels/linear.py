@@ -89,8 +89,10 @@ def fit_svm(x_train, y_train: np.ndarray, x_valid, y_valid: np.ndarray) -> Linea
     fit = LinearFit(
         coef=np.asarray(model.coef_, dtype=np.float64) * temperature,
         intercept=np.atleast_1d(model.intercept_) * temperature,
-        classes=model.classes_,
+        classes=np.array(model.classes_),
     )
+    for array in (fit.coef, fit.intercept, fit.classes):
+        array.flags.writeable = False  # shared by every later trial of this process
     _FITS[key] = fit
     while len(_FITS) > _FITS_KEPT:
         _FITS.popitem(last=False)
