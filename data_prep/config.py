@@ -180,7 +180,9 @@ class PrepConfig:
         paths = {k: str(Path(os.path.expanduser(v)).absolute())
                  for k in ("raw_dir", "data_dir", "source", "test_source")
                  if (v := getattr(self, k))}  # fmt: skip
-        if self.expand_vocab and self.expand_vocab != "glove-6b-50d":
+        from data_prep.embeddings import GLOVE_PACKAGE
+
+        if self.expand_vocab and self.expand_vocab != GLOVE_PACKAGE:
             paths["expand_vocab"] = str(Path(os.path.expanduser(self.expand_vocab)).absolute())
         return dataclasses.replace(self, **paths)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from data_prep.expansion import expanded
+
 PAD, UNK = 0, 1
 SPECIALS = ("<pad>", "<unk>")
 
@@ -85,8 +87,6 @@ def encode_texts(
     """New text as the prepared splits hold it: lowercased (as parse and sources do),
     tokenized, words outside the vocabulary read as their nearest word in `expand_vocab`'s
     vectors (data_prep/expansion.py) and encoded with the dataset's vocabulary."""
-    from data_prep.expansion import expanded  # it reads vectors: imported where text is new
-
     tokens = tokenize_all([t.lower() for t in texts], desc="encode")
     return encode(expanded(tokens, vocab, expand_vocab), vocab, max_length)
 
